@@ -1,0 +1,159 @@
+# cohort - one GNU Makefile.
+#
+#   make                 library (static and shared), tools, examples
+#   make test            every test: Check suites, then cluster tests on
+#                        bindfs views (needs FUSE; fails loudly without it)
+#   make check           the same under ASan + UBSan (build-san/)
+#   make bench           benchmarks (BENCH_DIR=/some/mount to measure there)
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make uninstall, make clean, make deps (install the Debian packages)
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+CC ?= cc
+
+VERSION := 0.1.0
+SOVERSION := 0
+
+# pkg-config name -> Debian package that provides it
+PC_LIBS := libarchive libxxhash inih uuid json-c libxml-2.0
+deb_libarchive := libarchive-dev
+deb_libxxhash := libxxhash-dev
+deb_inih := libinih-dev
+deb_uuid := uuid-dev
+deb_json-c := libjson-c-dev
+deb_libxml-2.0 := libxml2-dev
+deb_check := check
+
+NODEPS_GOALS := clean deps uninstall help
+ifeq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+else
+ifeq ($(shell command -v pkg-config),)
+$(error pkg-config is missing: install the Debian package 'pkg-config' (or run: sudo scripts/deps.sh))
+endif
+MISSING := $(strip $(foreach p,$(PC_LIBS),$(if $(shell pkg-config --exists $(p) && echo ok),,$(deb_$(p)))))
+ifneq ($(MISSING),)
+$(error missing libraries; install the Debian packages: $(MISSING) (or run: sudo scripts/deps.sh))
+endif
+endif
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wwrite-strings -Wvla -Wformat=2
+ifneq ($(CI),)
+WARN += -Werror
+endif
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+ifeq ($(SAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN := -fsanitize=address,undefined
+else
+OPT := -O2 -g
+LDSAN :=
+endif
+
+PC_CFLAGS := $(shell pkg-config --cflags $(PC_LIBS) 2>/dev/null)
+PC_LDLIBS := $(shell pkg-config --libs $(PC_LIBS) 2>/dev/null)
+CFLAGS ?=
+CFLAGS += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -pthread -Iinclude -Isrc $(PC_CFLAGS)
+LDFLAGS += $(LDSAN) -pthread
+LDLIBS := $(PC_LDLIBS) -lpthread
+
+LIB_SRC := $(wildcard src/*.c src/os/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC := $(wildcard tools/*.c)
+TOOLS := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+TEST_SRC := $(wildcard tests/test_*.c)
+TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_HELPER_SRC := $(wildcard tests/helpers/*.c)
+TEST_HELPERS := $(TEST_HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+STATIC := $(BUILD)/libcohort.a
+SHARED := $(BUILD)/libcohort.so.$(VERSION)
+
+.PHONY: all test check unit cluster bench install uninstall clean deps help
+all: $(STATIC) $(SHARED) $(TOOLS) $(EXAMPLES)
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h include/cohort/*.h src/*.h src/os/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libcohort.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	ln -sf libcohort.so.$(VERSION) $(BUILD)/libcohort.so.$(SOVERSION)
+	ln -sf libcohort.so.$(VERSION) $(BUILD)/libcohort.so
+
+$(BUILD)/%: $(BUILD)/tools/%.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+$(BUILD)/tests/helpers/%: $(BUILD)/tests/helpers/%.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS) -lsqlite3
+
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS) $(CHECK_LIBS)
+
+# Unit suites, then the cluster tests; tests/run prints "N passed, N failed".
+test: all $(TESTS) $(TEST_HELPERS)
+	@BUILD=$(BUILD) tests/run
+
+unit: all $(TESTS) $(TEST_HELPERS)
+	@BUILD=$(BUILD) tests/run --unit
+
+cluster: all $(TESTS) $(TEST_HELPERS)
+	@BUILD=$(BUILD) tests/run --cluster
+
+check:
+	$(MAKE) BUILD=build-san SAN=1 test
+
+bench: all $(BENCHES) $(TEST_HELPERS)
+	@BUILD=$(BUILD) BENCH_DIR=$(BENCH_DIR) bench/run
+
+deps:
+	scripts/deps.sh
+
+help:
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+
+cohort.pc: cohort.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@PRIVATE@|$(PC_LIBS)|' $< > $@
+
+install: all cohort.pc
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/cohort \
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcohort.so.$(SOVERSION)
+	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcohort.so
+	install -m 644 include/cohort.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/cohort/*.h $(DESTDIR)$(PREFIX)/include/cohort/
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 cohort.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libcohort.a $(DESTDIR)$(PREFIX)/lib/libcohort.so*
+	rm -rf $(DESTDIR)$(PREFIX)/include/cohort $(DESTDIR)$(PREFIX)/include/cohort.h
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(TOOLS)))
+	rm -f $(DESTDIR)$(PREFIX)/lib/pkgconfig/cohort.pc
+
+clean:
+	rm -rf build build-san cohort.pc

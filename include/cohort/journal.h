@@ -1,0 +1,146 @@
+/*
+ * cohort/journal.h - the cluster journal: totally ordered, checksummed
+ * records on a shared mount, appended by every node and replayed by each.
+ *
+ * Calling sequence:
+ *
+ *	cohort_journal *j;
+ *	cohort_journal_open(&j, c);
+ *	cohort_journal_append(j, entries, n, &first_rev);  durable on return
+ *	cohort_journal_apply(j, fn, arg, &applied);        replay what this
+ *	                                                   node has not applied
+ *	while (running) {
+ *		cohort_journal_wait(j, known_head, timeout_ms);  or put
+ *		cohort_journal_fd(j) in your poll loop, with a timeout of
+ *		cohort_journal_poll_interval_ms(j)
+ *		cohort_journal_apply(j, fn, arg, &applied);
+ *	}
+ *	cohort_journal_close(j);
+ *
+ * On disk ('journal/' under the root): 'head', a 128-byte file whose inode
+ * never changes, holding two checksummed slots (the newer valid one wins,
+ * so a torn write of one slot loses nothing); and segments 'seg-<16 hex>',
+ * each a 64-byte header and then records:
+ *
+ *	magic 'CJRC' | data length | revision | time (ms, appender's clock) |
+ *	node length | type length | flags (bit 0: last record of its commit) |
+ *	XXH3-64 of all of it | node | type | data | zero padding to 8 bytes
+ *
+ * Commit protocol (under the cluster lock "journal"): read the head; cut
+ * any bytes past it in the head segment (a crashed writer's uncommitted
+ * tail) after keeping any whole, verified commits there (they were durable
+ * but their head was lost); if the segment is full, create the next one and
+ * publish it (the old one is sealed: never written again); write the
+ * records at the head offset with one pwrite (never O_APPEND); fdatasync
+ * (the commit is now durable); check the lease is still ours; publish the
+ * new head in the slot the sequence number picks.  Readers read only up to
+ * the published head, so they never see a torn or uncommitted record, and
+ * verify every record before delivering it.  See NOTES.md ("Journal").
+ */
+#ifndef COHORT_JOURNAL_H
+#define COHORT_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cohort_journal cohort_journal;
+
+/* Largest payload of one record. */
+#define COHORT_RECORD_MAX (64u * 1024 * 1024)
+
+/* One record to append. 'type' NULL means "data". */
+typedef struct cohort_entry {
+	const char *type;
+	const void *data;
+	size_t len;
+} cohort_entry;
+
+/* A record read back.  All pointers borrowed, valid during the callback. */
+typedef struct cohort_record {
+	uint64_t rev;
+	int64_t time_ms; /* wall clock of the appending node */
+	const char *node;
+	const char *type;
+	const void *data;
+	size_t len;
+} cohort_record;
+
+/* Return 0 to go on; anything else stops the walk and is returned. */
+typedef int (*cohort_record_fn)(const cohort_record *r, void *arg);
+
+/* Open the journal of an open cluster; '*out' is closed with _close. */
+int cohort_journal_open(cohort_journal **out, cohort_cluster *c);
+void cohort_journal_close(cohort_journal *j);
+
+/*
+ * Append 'n' records as one commit, all or nothing; '*first_rev' (may be
+ * NULL) gets the revision of the first, the others follow consecutively.
+ * Returns once the commit is durable on the shared mount.  Needs a node id.
+ * COHORT_EINVAL for a bad type or a payload over COHORT_RECORD_MAX,
+ * COHORT_ELOCKED when the journal lock cannot be had or was lost,
+ * COHORT_ENOSPACE when the mount is full (nothing is then committed).
+ */
+int cohort_journal_append(cohort_journal *j, const cohort_entry *e, size_t n,
+			  uint64_t *first_rev);
+
+/* Oldest retained revision and last committed one (0 when empty). */
+int cohort_journal_bounds(cohort_journal *j, uint64_t *tail, uint64_t *head);
+
+/*
+ * Call 'fn' for each committed record from revision 'from' on, in order, at
+ * most 'limit' of them (0: no limit).  COHORT_ENOTFOUND when 'from' is
+ * older than the tail; COHORT_ECORRUPT (message naming revision, file and
+ * offset) when a record below the head fails verification.
+ */
+int cohort_journal_read(cohort_journal *j, uint64_t from, uint64_t limit,
+			cohort_record_fn fn, void *arg);
+
+/* This node's revision (last applied); 0 before the first record. */
+int cohort_journal_revision(cohort_journal *j, uint64_t *rev);
+/* Set this node's revision: atomic replace of nodes/ID/revision. */
+int cohort_journal_set_revision(cohort_journal *j, uint64_t rev);
+
+/*
+ * Apply every record after this node's revision, in order: call 'fn', and
+ * when it returns 0 advance the revision to that record (written after each
+ * record when 'each' is set, else once at the end).  Stops at the first
+ * non-zero return of 'fn' (returned) with the revision at the last record
+ * applied.  '*applied' (may be NULL) counts the records applied.
+ * COHORT_EBEHIND when this node's revision is older than the tail.
+ */
+int cohort_journal_apply(cohort_journal *j, int each, cohort_record_fn fn,
+			 void *arg, uint64_t *applied);
+
+/*
+ * Wait until the head passes 'known' or 'timeout_ms' passes (negative:
+ * forever).  Returns 1 when there is something new, 0 on timeout.  Wakes at
+ * once for commits made through this mount on this host (inotify) and
+ * within the poll interval for commits of other hosts.
+ */
+int cohort_journal_wait(cohort_journal *j, uint64_t known, int timeout_ms);
+
+/*
+ * A descriptor that becomes readable when this host commits (inotify);
+ * other hosts' commits are seen only by polling, so wait on it with a
+ * timeout of cohort_journal_poll_interval_ms() and call
+ * cohort_journal_bounds() or _apply() on every wake.  Owned by the handle.
+ */
+int cohort_journal_fd(cohort_journal *j);
+int cohort_journal_poll_interval_ms(const cohort_journal *j);
+/* Drain the descriptor after it became readable. */
+void cohort_journal_fd_drain(cohort_journal *j);
+
+/* Read any node's revision file. */
+int cohort_journal_node_revision(cohort_cluster *c, const char *node,
+				 uint64_t *rev);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,49 @@
+#!/bin/sh
+# The one list of Debian packages cohort needs to build and test.
+# Used by the README, .ci/run and the Makefile ("make deps").
+#
+#   scripts/deps.sh            install everything (needs root or sudo)
+#   scripts/deps.sh --list     print the package names
+#   scripts/deps.sh --check    exit 1 and name what is missing
+set -eu
+
+# build: compiler, pkg-config and the libraries (see NOTES.md, "Dependencies")
+BUILD="build-essential pkg-config libarchive-dev libxxhash-dev libinih-dev
+uuid-dev libjson-c-dev libxml2-dev"
+# tests: Check, bindfs views of one folder (FUSE), inotify-tools, sqlite3 for
+# the benchmark baseline, zip to build test packages
+TEST="check bindfs fuse3 inotify-tools libsqlite3-dev zip procps psmisc"
+
+PKGS="$BUILD $TEST"
+
+case "${1:-}" in
+--list)
+	echo $PKGS
+	exit 0
+	;;
+--check)
+	missing=""
+	for p in $PKGS; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+			missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		echo "cohort: missing Debian packages:$missing" >&2
+		echo "cohort: install them with: sudo scripts/deps.sh" >&2
+		exit 1
+	fi
+	exit 0
+	;;
+"") ;;
+*)
+	echo "usage: scripts/deps.sh [--list | --check]" >&2
+	exit 2
+	;;
+esac
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $PKGS

@@ -1,0 +1,55 @@
+/* cluster.h - the cluster handle's insides (internal). */
+#ifndef COHORT_CLUSTER_INT_H
+#define COHORT_CLUSTER_INT_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "cohort/cluster.h"
+#include "cohort/lock.h"
+#include "config.h"
+#include "error.h"
+
+struct cohort_cluster {
+	char *root;
+	char *node;   /* NULL when opened without a node id */
+	char *state;  /* local state folder; NULL without a node id */
+	char id[COHORT_UUID_LEN + 1];
+	struct cohort__config cfg;
+	char fstype[64];
+	char mntopts[1024];
+	int nfs;			/* root is on an NFS client mount */
+	cohort_lock_mode lock_mode;	/* resolved, never AUTO */
+	/* instance claim */
+	int claim_fd;			/* flock on state/node.lock, or -1 */
+	int hb_fd;			/* heartbeat file, or -1 */
+	uint64_t hb_count;
+	char nonce[33];
+};
+
+/* snprintf a path under the root into 'buf'; COHORT_EINVAL if too long. */
+int cohort__root_path(char *buf, size_t size, const cohort_cluster *c,
+		      const char *fmt, ...) COHORT__PRINTF(4, 5);
+int cohort__state_path(char *buf, size_t size, const cohort_cluster *c,
+		       const char *fmt, ...) COHORT__PRINTF(4, 5);
+/* COHORT_EINVAL with a message unless the handle has a node id. */
+int cohort__need_node(const cohort_cluster *c);
+/* 32 hex characters of randomness. */
+void cohort__nonce(char out[33]);
+/* Make a written file visible to other NFS clients (sync on NFS only). */
+int cohort__publish_sync(const cohort_cluster *c, int fd, const char *path);
+mode_t cohort__file_mode(const cohort_cluster *c);
+mode_t cohort__dir_mode(const cohort_cluster *c);
+/* 1 if 's' is 1-64 of [A-Za-z0-9._-] not starting with '.' */
+int cohort__name_valid(const char *s);
+
+/* Hooks into the journal used by init and join (journal.c). */
+int cohort__journal_create(const char *root, mode_t mode);
+int cohort__journal_bounds(cohort_cluster *c, uint64_t *tail, uint64_t *head);
+/* Write this node's revision file (atomic replace). */
+int cohort__revision_write(cohort_cluster *c, uint64_t rev);
+
+/* Simple "key value" line files: find 'key', copy its value. */
+int cohort__kv_get(const char *text, const char *key, char *out, size_t size);
+
+#endif

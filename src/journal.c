@@ -1,0 +1,1032 @@
+/*
+ * journal.c - the cluster journal: framing, the head file, segments, the
+ * commit protocol, reading, replay and waiting.  The protocol and its
+ * crash-safety argument are at the top of cohort/journal.h and in NOTES.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "cluster.h"
+#include "cohort/journal.h"
+#include "cohort/lock.h"
+#include "journal_format.h"
+#include "os/os.h"
+
+#define READ_CHUNK (1u << 20)
+#define SEGS_CACHE 64
+
+struct seg_cache {
+	uint64_t no;
+	uint64_t first_rev;
+};
+
+struct cohort_journal {
+	cohort_cluster *c;
+	char head_path[PATH_MAX];
+	int64_t segment_size;
+	int head_sync;
+	int poll_ms;
+	int watch_fd;
+	/* writer: the head and the head segment, kept open across appends */
+	int head_fd;
+	int seg_fd;
+	uint64_t seg_no;
+	char seg_path[PATH_MAX];
+	unsigned char *wbuf;
+	size_t wcap;
+	/* reader: a window on one segment */
+	unsigned char *rbuf;
+	size_t rcap;
+	struct seg_cache segs[SEGS_CACHE];
+	unsigned int nsegs;
+};
+
+/* ---- little-endian fields ----------------------------------------------- */
+
+void cohort__put64(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+void cohort__put32(unsigned char *p, uint32_t v)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint64_t cohort__get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+uint32_t cohort__get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* ---- head --------------------------------------------------------------- */
+
+void cohort__head_encode(unsigned char slot[JHEAD_SLOT], const struct cohort__head *h)
+{
+	memset(slot, 0, JHEAD_SLOT);
+	cohort__put32(slot, JHEAD_MAGIC);
+	cohort__put32(slot + 4, 1);
+	cohort__put64(slot + 8, h->seq);
+	cohort__put64(slot + 16, h->rev);
+	cohort__put64(slot + 24, h->seg);
+	cohort__put64(slot + 32, h->off);
+	cohort__put64(slot + 40, h->tail_rev);
+	cohort__put64(slot + 48, h->tail_seg);
+	cohort__put64(slot + 56, XXH3_64bits(slot, 56));
+}
+
+static int slot_decode(struct cohort__head *h, const unsigned char *s)
+{
+	if (cohort__get32(s) != JHEAD_MAGIC || cohort__get32(s + 4) != 1 ||
+	    cohort__get64(s + 56) != XXH3_64bits(s, 56))
+		return -1;
+	h->seq = cohort__get64(s + 8);
+	h->rev = cohort__get64(s + 16);
+	h->seg = cohort__get64(s + 24);
+	h->off = cohort__get64(s + 32);
+	h->tail_rev = cohort__get64(s + 40);
+	h->tail_seg = cohort__get64(s + 48);
+	if (h->off < JSEG_HDR || h->tail_seg > h->seg || h->tail_rev > h->rev + 1 ||
+	    h->seq == 0)
+		return -1;
+	return 0;
+}
+
+int cohort__head_decode(struct cohort__head *h, const unsigned char *buf,
+			size_t len)
+{
+	struct cohort__head a, b;
+	int va, vb;
+
+	if (len != JHEAD_SIZE)
+		return -1;
+	va = slot_decode(&a, buf) == 0;
+	vb = slot_decode(&b, buf + JHEAD_SLOT) == 0;
+	if (!va && !vb)
+		return -1;
+	*h = (va && (!vb || a.seq > b.seq)) ? a : b;
+	return 0;
+}
+
+/* Open the head file by name and read it: fresh on NFS (close-to-open). */
+static int head_read_path(struct cohort__head *h, const char *path)
+{
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	rc = cohort__os_read_file(&text, &len, path, 4096);
+	if (rc)
+		return rc == COHORT_ENOTFOUND ?
+			cohort__error(COHORT_ECORRUPT,
+				      "journal head '%s' is missing", path) : rc;
+	rc = cohort__head_decode(h, (unsigned char *)text, len);
+	free(text);
+	if (rc)
+		return cohort__error(COHORT_ECORRUPT,
+				     "journal head '%s' holds no valid slot "
+				     "(%zu bytes)", path, len);
+	return 0;
+}
+
+static int head_publish(cohort_journal *j, struct cohort__head *h)
+{
+	unsigned char slot[JHEAD_SLOT];
+	int rc;
+
+	h->seq++;
+	cohort__head_encode(slot, h);
+	rc = cohort__os_pwrite_full(j->head_fd, slot, JHEAD_SLOT,
+				    (h->seq % 2) * JHEAD_SLOT, j->head_path);
+	if (!rc && j->head_sync)
+		rc = cohort__os_fdatasync(j->head_fd, j->head_path);
+	return rc;
+}
+
+/* ---- segments ----------------------------------------------------------- */
+
+int cohort__seg_path(char *buf, size_t size, const char *root, uint64_t no)
+{
+	int n = snprintf(buf, size, "%s/journal/seg-%016llx", root,
+			 (unsigned long long)no);
+
+	if (n < 0 || (size_t)n >= size)
+		return cohort__error(COHORT_EINVAL, "path too long under '%s'",
+				     root);
+	return 0;
+}
+
+void cohort__seg_header(unsigned char hdr[JSEG_HDR], uint64_t no,
+			uint64_t first_rev)
+{
+	memset(hdr, 0, JSEG_HDR);
+	cohort__put32(hdr, JSEG_MAGIC);
+	cohort__put32(hdr + 4, 1);
+	cohort__put64(hdr + 8, no);
+	cohort__put64(hdr + 16, first_rev);
+	cohort__put64(hdr + 56, XXH3_64bits(hdr, 56));
+}
+
+int cohort__seg_header_check(const unsigned char *hdr, uint64_t no,
+			     uint64_t *first_rev)
+{
+	if (cohort__get32(hdr) != JSEG_MAGIC || cohort__get32(hdr + 4) != 1 ||
+	    cohort__get64(hdr + 56) != XXH3_64bits(hdr, 56) ||
+	    cohort__get64(hdr + 8) != no)
+		return -1;
+	*first_rev = cohort__get64(hdr + 16);
+	return 0;
+}
+
+int cohort__journal_create(const char *root, mode_t mode)
+{
+	unsigned char hdr[JSEG_HDR], head[JHEAD_SIZE];
+	struct cohort__head h = { 0, 0, 1, JSEG_HDR, 1, 1 };
+	char path[PATH_MAX];
+	int rc;
+
+	if ((rc = cohort__seg_path(path, sizeof(path), root, 1)))
+		return rc;
+	cohort__seg_header(hdr, 1, 1);
+	rc = cohort__os_create_exclusive(path, hdr, sizeof(hdr), mode | 0044,
+					 "init", 1);
+	if (rc && rc != COHORT_EEXISTS)
+		return rc;
+	memset(head, 0, sizeof(head));
+	h.seq = 1;
+	cohort__head_encode(head + JHEAD_SLOT, &h);
+	snprintf(path, sizeof(path), "%s/journal/head", root);
+	rc = cohort__os_create_exclusive(path, head, sizeof(head), mode | 0044,
+					 "init", 1);
+	if (rc && rc != COHORT_EEXISTS)
+		return rc;
+	cohort__error_clear();
+	return 0;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+static size_t pad8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+size_t cohort__rec_size(size_t node_len, size_t type_len, size_t data_len)
+{
+	return JREC_HDR + pad8(node_len + type_len + data_len);
+}
+
+size_t cohort__rec_encode(unsigned char *p, uint64_t rev, int64_t time_ms,
+			  const char *node, const char *type, const void *data,
+			  size_t len, int last)
+{
+	size_t nl = strlen(node), tl = strlen(type);
+	size_t body = nl + tl + len, size = JREC_HDR + pad8(body);
+
+	memset(p, 0, size);
+	cohort__put32(p, JREC_MAGIC);
+	cohort__put32(p + 4, (uint32_t)len);
+	cohort__put64(p + 8, rev);
+	cohort__put64(p + 16, (uint64_t)time_ms);
+	p[24] = (unsigned char)nl;
+	p[25] = 0;
+	p[26] = (unsigned char)tl;
+	p[27] = 0;
+	p[28] = last ? JREC_LAST : 0;
+	memcpy(p + JREC_HDR, node, nl);
+	memcpy(p + JREC_HDR + nl, type, tl);
+	if (len)
+		memcpy(p + JREC_HDR + nl + tl, data, len);
+	cohort__put64(p + 32, XXH3_64bits_withSeed(p + JREC_HDR, body,
+						   XXH3_64bits(p, 32)));
+	return size;
+}
+
+/*
+ * Decode the record at 'p' ('avail' bytes there).  Returns its size, 0 if
+ * more bytes are needed (then '*need' says how many), or -1 if the bytes
+ * are not a valid record.  Pointers in 'r' point into 'p'.
+ */
+long cohort__rec_decode(cohort__rec *r, const unsigned char *p, size_t avail,
+			size_t *need)
+{
+	size_t nl, tl, dl, size;
+
+	*need = JREC_HDR;
+	if (avail < JREC_HDR)
+		return 0;
+	if (cohort__get32(p) != JREC_MAGIC)
+		return -1;
+	dl = cohort__get32(p + 4);
+	nl = p[24] | (size_t)p[25] << 8;
+	tl = p[26] | (size_t)p[27] << 8;
+	if (dl > COHORT_RECORD_MAX || nl == 0 || nl > COHORT_NODE_ID_MAX ||
+	    tl == 0 || tl > COHORT_NODE_ID_MAX || (p[28] & ~JREC_LAST))
+		return -1;
+	size = JREC_HDR + pad8(nl + tl + dl);
+	*need = size;
+	if (avail < size)
+		return 0;
+	if (cohort__get64(p + 32) !=
+	    XXH3_64bits_withSeed(p + JREC_HDR, nl + tl + dl, XXH3_64bits(p, 32)))
+		return -1;
+	r->rev = cohort__get64(p + 8);
+	r->time_ms = (int64_t)cohort__get64(p + 16);
+	r->node = (const char *)p + JREC_HDR;
+	r->node_len = nl;
+	r->type = (const char *)p + JREC_HDR + nl;
+	r->type_len = tl;
+	r->data = p + JREC_HDR + nl + tl;
+	r->len = dl;
+	r->last = p[28] & JREC_LAST;
+	return (long)size;
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+int cohort_journal_open(cohort_journal **out, cohort_cluster *c)
+{
+	cohort_journal *j;
+	const char *hs;
+	int rc;
+
+	*out = NULL;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return cohort__error(COHORT_ERROR, "out of memory");
+	j->c = c;
+	j->head_fd = j->seg_fd = j->watch_fd = -1;
+	j->segment_size = cohort__config_num(&c->cfg, "journal", "segment_size");
+	if (j->segment_size < 4096)
+		j->segment_size = 4096;
+	j->poll_ms = (int)cohort__config_num(&c->cfg, "journal", "poll_interval");
+	if (j->poll_ms < 1)
+		j->poll_ms = 1;
+	hs = cohort__config_str(&c->cfg, "journal", "head_sync");
+	j->head_sync = !strcmp(hs, "always") || (!strcmp(hs, "auto") && c->nfs);
+	if ((rc = cohort__root_path(j->head_path, sizeof(j->head_path), c,
+				    "journal/head"))) {
+		free(j);
+		return rc;
+	}
+	(void)cohort__os_watch(&j->watch_fd, j->head_path);
+	*out = j;
+	return 0;
+}
+
+void cohort_journal_close(cohort_journal *j)
+{
+	if (!j)
+		return;
+	cohort__os_close_quiet(j->head_fd);
+	cohort__os_close_quiet(j->seg_fd);
+	cohort__os_close_quiet(j->watch_fd);
+	free(j->wbuf);
+	free(j->rbuf);
+	free(j);
+}
+
+int cohort__journal_bounds(cohort_cluster *c, uint64_t *tail, uint64_t *head)
+{
+	char path[PATH_MAX];
+	struct cohort__head h;
+	int rc;
+
+	if ((rc = cohort__root_path(path, sizeof(path), c, "journal/head")) ||
+	    (rc = head_read_path(&h, path)))
+		return rc;
+	*tail = h.tail_rev;
+	*head = h.rev;
+	return 0;
+}
+
+int cohort_journal_bounds(cohort_journal *j, uint64_t *tail, uint64_t *head)
+{
+	struct cohort__head h;
+	int rc = head_read_path(&h, j->head_path);
+
+	if (rc)
+		return rc;
+	if (tail)
+		*tail = h.tail_rev;
+	if (head)
+		*head = h.rev;
+	return 0;
+}
+
+int cohort__journal_head(cohort_cluster *c, struct cohort__head *h)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if ((rc = cohort__root_path(path, sizeof(path), c, "journal/head")))
+		return rc;
+	return head_read_path(h, path);
+}
+
+/* ---- append ------------------------------------------------------------- */
+
+static int writer_seg(cohort_journal *j, uint64_t no)
+{
+	int rc;
+
+	if (j->seg_fd >= 0 && j->seg_no == no)
+		return 0;
+	cohort__os_close_quiet(j->seg_fd);
+	j->seg_fd = -1;
+	if ((rc = cohort__seg_path(j->seg_path, sizeof(j->seg_path),
+				   j->c->root, no)))
+		return rc;
+	rc = cohort__os_open(&j->seg_fd, j->seg_path, O_RDWR | O_NOFOLLOW, 0);
+	if (rc == COHORT_ENOTFOUND)
+		return cohort__error(COHORT_ECORRUPT,
+				     "journal segment '%s' named by the head is "
+				     "missing", j->seg_path);
+	if (rc)
+		return rc;
+	j->seg_no = no;
+	return 0;
+}
+
+/*
+ * Bytes past the head in the head segment belong to a writer that died
+ * (or lost its lease) before publishing.  Whole verified commits there
+ * were durable, and may have been acknowledged when the head was not
+ * synced: keep them.  Cut the rest.
+ */
+static int recover_tail(cohort_journal *j, struct cohort__head *h)
+{
+	struct cohort__stat st;
+	uint64_t off, keep_off, keep_rev, rev;
+	int rc;
+
+	if ((rc = cohort__os_fstat(&st, j->seg_fd, j->seg_path)))
+		return rc;
+	if (st.size < h->off)
+		return cohort__error(COHORT_ECORRUPT,
+				     "journal segment '%s' is %llu bytes but the "
+				     "head says %llu are committed: run 'cohort "
+				     "fsck'", j->seg_path,
+				     (unsigned long long)st.size,
+				     (unsigned long long)h->off);
+	if (st.size == h->off)
+		return 0;
+	off = keep_off = h->off;
+	rev = keep_rev = h->rev;
+	while (off < st.size) {
+		unsigned char hdr[JREC_HDR];
+		cohort__rec r;
+		size_t got, need;
+		long size;
+
+		if ((rc = cohort__os_pread_full(j->seg_fd, hdr, JREC_HDR, off,
+						&got, j->seg_path)))
+			return rc;
+		if (cohort__rec_decode(&r, hdr, got, &need) < 0 || got < JREC_HDR ||
+		    need > st.size - off)
+			break;
+		if (need > j->wcap) {
+			unsigned char *g = realloc(j->wbuf, need);
+
+			if (!g)
+				return cohort__error(COHORT_ERROR, "out of memory");
+			j->wbuf = g;
+			j->wcap = need;
+		}
+		if ((rc = cohort__os_pread_full(j->seg_fd, j->wbuf, need, off,
+						&got, j->seg_path)))
+			return rc;
+		size = cohort__rec_decode(&r, j->wbuf, got, &need);
+		if (size <= 0 || r.rev != rev + 1)
+			break;
+		off += (uint64_t)size;
+		rev = r.rev;
+		if (r.last) {
+			keep_off = off;
+			keep_rev = rev;
+		}
+	}
+	if (keep_rev != h->rev) {
+		h->off = keep_off;
+		h->rev = keep_rev;
+		if ((rc = head_publish(j, h)))
+			return rc;
+	}
+	if (st.size > h->off) {
+		if ((rc = cohort__os_ftruncate(j->seg_fd, h->off, j->seg_path)) ||
+		    (rc = cohort__os_fdatasync(j->seg_fd, j->seg_path)))
+			return rc;
+	}
+	return 0;
+}
+
+/* Seal the head segment: start the next one and publish it. */
+static int rollover(cohort_journal *j, struct cohort__head *h, cohort_lock *l)
+{
+	unsigned char hdr[JSEG_HDR];
+	char path[PATH_MAX], dir[PATH_MAX];
+	uint64_t no = h->seg + 1;
+	int fd, rc;
+
+	if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, no)) ||
+	    (rc = cohort__root_path(dir, sizeof(dir), j->c, "journal")))
+		return rc;
+	/* A file by that name can only be left by a writer that died before
+	 * publishing it: nobody reads past the head segment, so reuse it. */
+	rc = cohort__os_open(&fd, path, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW,
+			     cohort__file_mode(j->c) | 0044);
+	if (rc)
+		return rc;
+	cohort__seg_header(hdr, no, h->rev + 1);
+	rc = cohort__os_pwrite_full(fd, hdr, JSEG_HDR, 0, path);
+	if (!rc)
+		rc = cohort__os_fsync(fd, path);
+	if (rc) {
+		cohort__os_close_quiet(fd);
+		return rc;
+	}
+	if ((rc = cohort__os_fsync_dir(dir)) || (rc = cohort_lock_check(l))) {
+		cohort__os_close_quiet(fd);
+		return rc;
+	}
+	h->seg = no;
+	h->off = JSEG_HDR;
+	if ((rc = head_publish(j, h))) {
+		cohort__os_close_quiet(fd);
+		return rc;
+	}
+	cohort__os_close_quiet(j->seg_fd);
+	j->seg_fd = fd;
+	j->seg_no = no;
+	snprintf(j->seg_path, sizeof(j->seg_path), "%s", path);
+	return 0;
+}
+
+static int check_entries(const cohort_entry *e, size_t n, size_t node_len,
+			 size_t *total)
+{
+	size_t i, sum = 0;
+
+	if (n == 0)
+		return cohort__error(COHORT_EINVAL, "nothing to append");
+	for (i = 0; i < n; i++) {
+		const char *type = e[i].type ? e[i].type : "data";
+
+		if (!cohort__name_valid(type))
+			return cohort__error(COHORT_EINVAL,
+					     "bad record type '%s': use 1-64 of "
+					     "A-Za-z0-9._- not starting with '.'",
+					     type);
+		if (e[i].len > COHORT_RECORD_MAX)
+			return cohort__error(COHORT_EINVAL,
+					     "record of %zu bytes is over the "
+					     "limit of %u", e[i].len,
+					     COHORT_RECORD_MAX);
+		if (e[i].len && !e[i].data)
+			return cohort__error(COHORT_EINVAL, "record without data");
+		sum += cohort__rec_size(node_len, strlen(type), e[i].len);
+		if (sum > (size_t)1 << 31)
+			return cohort__error(COHORT_EINVAL,
+					     "commit of over 2 GiB refused");
+	}
+	*total = sum;
+	return 0;
+}
+
+int cohort_journal_append(cohort_journal *j, const cohort_entry *e, size_t n,
+			  uint64_t *first_rev)
+{
+	cohort_cluster *c = j->c;
+	struct cohort__head h;
+	cohort_lock *l = NULL;
+	size_t total = 0, i, off = 0;
+	int64_t now = cohort__os_wall_ms();
+	int rc, r2;
+
+	if ((rc = cohort__need_node(c)))
+		return rc;
+	if ((rc = check_entries(e, n, strlen(c->node), &total)))
+		return rc;
+	if (total > j->wcap) {
+		unsigned char *g = realloc(j->wbuf, total);
+
+		if (!g)
+			return cohort__error(COHORT_ERROR, "out of memory");
+		j->wbuf = g;
+		j->wcap = total;
+	}
+	if ((rc = cohort_lock_acquire(&l, c, "journal", -1)))
+		return rc;
+	if (j->head_fd < 0 &&
+	    (rc = cohort__os_open(&j->head_fd, j->head_path, O_RDWR | O_NOFOLLOW,
+				  0)))
+		goto out;
+	/* Under the lock: a fresh head (the lock revalidates NFS caches). */
+	if ((rc = head_read_path(&h, j->head_path)) ||
+	    (rc = writer_seg(j, h.seg)) || (rc = recover_tail(j, &h)))
+		goto out;
+	if (h.off > JSEG_HDR && h.off + total > (uint64_t)j->segment_size &&
+	    (rc = rollover(j, &h, l)))
+		goto out;
+	for (i = 0; i < n; i++)
+		off += cohort__rec_encode(j->wbuf + off, h.rev + 1 + i, now,
+					  c->node, e[i].type ? e[i].type : "data",
+					  e[i].data, e[i].len, i == n - 1);
+	/* Check before the write too: a holder that paused past its lease
+	 * must not write over its successor's records. */
+	if ((rc = cohort_lock_check(l)))
+		goto out;
+	rc = cohort__os_pwrite_full(j->seg_fd, j->wbuf, total, h.off,
+				    j->seg_path);
+	if (!rc)
+		rc = cohort__os_fdatasync(j->seg_fd, j->seg_path);
+	if (rc) {
+		/* Nothing is committed: take the partial bytes back (the next
+		 * writer would cut them anyway). */
+		int saved = errno;
+
+		(void)cohort__sys.ftruncate(j->seg_fd, (off_t)h.off);
+		errno = saved;
+		goto out;
+	}
+	if ((rc = cohort_lock_check(l)))
+		goto out;
+	h.rev += n;
+	h.off += total;
+	if ((rc = head_publish(j, &h)))
+		goto out;
+	if (first_rev)
+		*first_rev = h.rev - n + 1;
+out:
+	r2 = cohort_lock_release(l);
+	if (!rc && r2) /* committed; the lease trouble came after */
+		cohort__error_clear();
+	return rc;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+struct reader {
+	cohort_journal *j;
+	int fd;
+	char path[PATH_MAX];
+	uint64_t buf_off; /* file offset of rbuf[0] */
+	size_t buf_len;
+	uint64_t end;	  /* readable end of this segment */
+};
+
+/* Make [off, off+need) available in the buffer; returns a pointer. */
+static int reader_fill(struct reader *rd, uint64_t off, size_t need,
+		       const unsigned char **p, size_t *avail)
+{
+	cohort_journal *j = rd->j;
+	size_t want, got;
+	int rc;
+
+	if (off >= rd->buf_off && off + need <= rd->buf_off + rd->buf_len) {
+		*p = j->rbuf + (off - rd->buf_off);
+		*avail = rd->buf_len - (size_t)(off - rd->buf_off);
+		return 0;
+	}
+	want = need > READ_CHUNK ? need : READ_CHUNK;
+	if (want > rd->end - off)
+		want = (size_t)(rd->end - off);
+	if (want > j->rcap) {
+		unsigned char *g = realloc(j->rbuf, want);
+
+		if (!g)
+			return cohort__error(COHORT_ERROR, "out of memory");
+		j->rbuf = g;
+		j->rcap = want;
+	}
+	if ((rc = cohort__os_pread_full(rd->fd, j->rbuf, want, off, &got,
+					rd->path)))
+		return rc;
+	rd->buf_off = off;
+	rd->buf_len = got;
+	*p = j->rbuf;
+	*avail = got;
+	return 0;
+}
+
+static int seg_first_rev(cohort_journal *j, uint64_t no, uint64_t *first)
+{
+	unsigned char hdr[JSEG_HDR];
+	char path[PATH_MAX];
+	unsigned int i;
+	size_t got;
+	int fd, rc;
+
+	for (i = 0; i < j->nsegs; i++)
+		if (j->segs[i].no == no) {
+			*first = j->segs[i].first_rev;
+			return 0;
+		}
+	if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, no)) ||
+	    (rc = cohort__os_open(&fd, path, O_RDONLY | O_NOFOLLOW, 0)))
+		return rc == COHORT_ENOTFOUND ?
+			cohort__error(COHORT_ECORRUPT,
+				      "journal segment '%s' is missing", path) : rc;
+	rc = cohort__os_pread_full(fd, hdr, JSEG_HDR, 0, &got, path);
+	cohort__os_close_quiet(fd);
+	if (rc)
+		return rc;
+	if (got != JSEG_HDR || cohort__seg_header_check(hdr, no, first))
+		return cohort__error(COHORT_ECORRUPT,
+				     "journal segment '%s' has a bad header",
+				     path);
+	if (j->nsegs == SEGS_CACHE)
+		j->nsegs = 0;
+	j->segs[j->nsegs].no = no;
+	j->segs[j->nsegs].first_rev = *first;
+	j->nsegs++;
+	return 0;
+}
+
+/* The segment holding revision 'rev' (tail_rev <= rev <= head rev). */
+static int find_segment(cohort_journal *j, const struct cohort__head *h,
+			uint64_t rev, uint64_t *no, uint64_t *first)
+{
+	uint64_t lo = h->tail_seg, hi = h->seg, f;
+	int rc;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo + 1) / 2;
+
+		if ((rc = seg_first_rev(j, mid, &f)))
+			return rc;
+		if (f <= rev)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	if ((rc = seg_first_rev(j, lo, &f)))
+		return rc;
+	*no = lo;
+	*first = f;
+	return 0;
+}
+
+static int corrupt(const struct reader *rd, uint64_t rev, uint64_t off,
+		   const char *why)
+{
+	return cohort__error(COHORT_ECORRUPT,
+			     "journal record %llu in '%s' at offset %llu %s: "
+			     "run 'cohort fsck'", (unsigned long long)rev,
+			     rd->path, (unsigned long long)off, why);
+}
+
+int cohort_journal_read(cohort_journal *j, uint64_t from, uint64_t limit,
+			cohort_record_fn fn, void *arg)
+{
+	struct cohort__head h;
+	struct reader rd;
+	uint64_t no, first, rev, off, count = 0;
+	int rc;
+
+	if ((rc = head_read_path(&h, j->head_path)))
+		return rc;
+	if (from == 0)
+		from = h.tail_rev;
+	if (from < h.tail_rev)
+		return cohort__error(COHORT_ENOTFOUND,
+				     "revision %llu is older than the oldest "
+				     "retained record (%llu)",
+				     (unsigned long long)from,
+				     (unsigned long long)h.tail_rev);
+	if (from > h.rev)
+		return 0;
+	if ((rc = find_segment(j, &h, from, &no, &first)))
+		return rc;
+	memset(&rd, 0, sizeof(rd));
+	rd.j = j;
+	rd.fd = -1;
+	rev = first;
+	for (; no <= h.seg && rev <= h.rev; no++) {
+		uint64_t f;
+
+		if ((rc = seg_first_rev(j, no, &f)))
+			goto out;
+		if (f != rev) {
+			rc = cohort__error(COHORT_ECORRUPT,
+					   "journal segment %016llx starts at "
+					   "revision %llu, expected %llu: run "
+					   "'cohort fsck'", (unsigned long long)no,
+					   (unsigned long long)f,
+					   (unsigned long long)rev);
+			goto out;
+		}
+		cohort__os_close_quiet(rd.fd);
+		rd.fd = -1;
+		if ((rc = cohort__seg_path(rd.path, sizeof(rd.path), j->c->root,
+					   no)) ||
+		    (rc = cohort__os_open(&rd.fd, rd.path, O_RDONLY | O_NOFOLLOW,
+					  0)))
+			goto out;
+		if (no == h.seg) {
+			rd.end = h.off;
+		} else {
+			struct cohort__stat st;
+
+			if ((rc = cohort__os_fstat(&st, rd.fd, rd.path)))
+				goto out;
+			rd.end = st.size;
+		}
+		rd.buf_off = rd.buf_len = 0;
+		for (off = JSEG_HDR; off < rd.end && rev <= h.rev;) {
+			const unsigned char *p;
+			size_t avail, need = JREC_HDR;
+			cohort__rec r;
+			long size;
+
+			if ((rc = reader_fill(&rd, off, need, &p, &avail)))
+				goto out;
+			size = cohort__rec_decode(&r, p, avail, &need);
+			if (size == 0 && need <= rd.end - off) {
+				if ((rc = reader_fill(&rd, off, need, &p, &avail)))
+					goto out;
+				size = cohort__rec_decode(&r, p, avail, &need);
+			}
+			if (size <= 0) {
+				rc = corrupt(&rd, rev, off,
+					     size == 0 ? "is cut short" :
+					     "fails verification");
+				goto out;
+			}
+			if (r.rev != rev) {
+				rc = corrupt(&rd, rev, off, "has the wrong revision");
+				goto out;
+			}
+			if (rev >= from) {
+				char node[COHORT_NODE_ID_MAX + 1];
+				char type[COHORT_NODE_ID_MAX + 1];
+				cohort_record out;
+
+				memcpy(node, r.node, r.node_len);
+				node[r.node_len] = '\0';
+				memcpy(type, r.type, r.type_len);
+				type[r.type_len] = '\0';
+				out.rev = r.rev;
+				out.time_ms = r.time_ms;
+				out.node = node;
+				out.type = type;
+				out.data = r.data;
+				out.len = r.len;
+				if ((rc = fn(&out, arg)))
+					goto out;
+				if (limit && ++count >= limit)
+					goto out;
+			}
+			off += (uint64_t)size;
+			rev++;
+		}
+		if (no == h.seg && rev <= h.rev) {
+			rc = corrupt(&rd, rev, off, "is missing below the head");
+			goto out;
+		}
+	}
+	if (rev <= h.rev) {
+		rc = cohort__error(COHORT_ECORRUPT,
+				   "journal ends at revision %llu but the head "
+				   "says %llu: run 'cohort fsck'",
+				   (unsigned long long)rev - 1,
+				   (unsigned long long)h.rev);
+	}
+out:
+	cohort__os_close_quiet(rd.fd);
+	return rc;
+}
+
+/* ---- revisions ---------------------------------------------------------- */
+
+int cohort__revision_write(cohort_cluster *c, uint64_t rev)
+{
+	char path[PATH_MAX], body[64], text[128];
+	int rc, n, m;
+
+	if ((rc = cohort__need_node(c)) ||
+	    (rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/revision",
+				    c->node)))
+		return rc;
+	m = snprintf(body, sizeof(body), "cohort-revision 1\nrev %llu\n",
+		     (unsigned long long)rev);
+	n = snprintf(text, sizeof(text), "%ssum %016llx\n", body,
+		     (unsigned long long)XXH3_64bits(body, (size_t)m));
+	return cohort__os_write_atomic(path, text, (size_t)n,
+				       cohort__file_mode(c) | 0044, c->node);
+}
+
+int cohort__revision_parse(uint64_t *rev, const char *text, size_t len)
+{
+	const char *s = strstr(text, "sum ");
+	char val[32];
+
+	if (len < 18 || strncmp(text, "cohort-revision 1\n", 18) || !s ||
+	    cohort__kv_get(s, "sum", val, sizeof(val)) ||
+	    strtoull(val, NULL, 16) != XXH3_64bits(text, (size_t)(s - text)) ||
+	    cohort__kv_get(text, "rev", val, sizeof(val)))
+		return -1;
+	*rev = strtoull(val, NULL, 10);
+	return 0;
+}
+
+int cohort_journal_node_revision(cohort_cluster *c, const char *node,
+				 uint64_t *rev)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len;
+	int rc;
+
+	if (!cohort__name_valid(node))
+		return cohort__error(COHORT_EINVAL, "bad node id '%s'", node);
+	if ((rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/revision",
+				    node)) ||
+	    (rc = cohort__os_read_file(&text, &len, path, 4096)))
+		return rc;
+	rc = cohort__revision_parse(rev, text, len);
+	free(text);
+	if (rc)
+		return cohort__error(COHORT_ECORRUPT,
+				     "revision file '%s' is damaged: run 'cohort "
+				     "fsck'", path);
+	return 0;
+}
+
+int cohort_journal_revision(cohort_journal *j, uint64_t *rev)
+{
+	int rc = cohort__need_node(j->c);
+
+	if (rc)
+		return rc;
+	rc = cohort_journal_node_revision(j->c, j->c->node, rev);
+	if (rc == COHORT_ENOTFOUND)
+		return cohort__error(COHORT_ENOTFOUND,
+				     "node '%s' has not joined (run 'cohort "
+				     "join')", j->c->node);
+	return rc;
+}
+
+int cohort_journal_set_revision(cohort_journal *j, uint64_t rev)
+{
+	return cohort__revision_write(j->c, rev);
+}
+
+struct apply_ctx {
+	cohort_journal *j;
+	int each;
+	cohort_record_fn fn;
+	void *arg;
+	uint64_t applied;
+	uint64_t last;
+};
+
+static int apply_one(const cohort_record *r, void *arg)
+{
+	struct apply_ctx *a = arg;
+	int rc = a->fn(r, a->arg);
+
+	if (rc)
+		return rc;
+	a->applied++;
+	a->last = r->rev;
+	if (a->each)
+		return cohort__revision_write(a->j->c, r->rev);
+	return 0;
+}
+
+int cohort_journal_apply(cohort_journal *j, int each, cohort_record_fn fn,
+			 void *arg, uint64_t *applied)
+{
+	struct apply_ctx a = { j, each, fn, arg, 0, 0 };
+	uint64_t rev, tail, head;
+	int rc, r2;
+
+	if (applied)
+		*applied = 0;
+	if ((rc = cohort_journal_revision(j, &rev)) ||
+	    (rc = cohort_journal_bounds(j, &tail, &head)))
+		return rc;
+	if (rev > head)
+		return cohort__error(COHORT_ECORRUPT,
+				     "node '%s' is at revision %llu, past the "
+				     "head %llu: run 'cohort fsck'", j->c->node,
+				     (unsigned long long)rev,
+				     (unsigned long long)head);
+	if (rev + 1 < tail)
+		return cohort__error(COHORT_EBEHIND,
+				     "node '%s' is at revision %llu but the "
+				     "oldest retained record is %llu: bootstrap "
+				     "it from a snapshot", j->c->node,
+				     (unsigned long long)rev,
+				     (unsigned long long)tail);
+	if (rev == head)
+		return 0;
+	rc = cohort_journal_read(j, rev + 1, 0, apply_one, &a);
+	if (!each && a.applied) {
+		r2 = cohort__revision_write(j->c, a.last);
+		if (!rc)
+			rc = r2;
+	}
+	if (applied)
+		*applied = a.applied;
+	return rc;
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+int cohort_journal_fd(cohort_journal *j)
+{
+	return j->watch_fd;
+}
+
+int cohort_journal_poll_interval_ms(const cohort_journal *j)
+{
+	return j->poll_ms;
+}
+
+void cohort_journal_fd_drain(cohort_journal *j)
+{
+	cohort__os_drain(j->watch_fd);
+}
+
+int cohort_journal_wait(cohort_journal *j, uint64_t known, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? INT64_MAX :
+			   cohort__os_mono_ms() + timeout_ms;
+
+	for (;;) {
+		uint64_t head = 0;
+		int64_t left;
+
+		if (cohort_journal_bounds(j, NULL, &head) == 0 && head > known)
+			return 1;
+		left = deadline - cohort__os_mono_ms();
+		if (left <= 0)
+			return 0;
+		if (left > j->poll_ms)
+			left = j->poll_ms;
+		if (cohort__os_wait_fd(j->watch_fd, (int)left))
+			cohort__os_drain(j->watch_fd);
+	}
+}

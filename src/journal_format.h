@@ -1,0 +1,78 @@
+/*
+ * journal_format.h - the journal's bytes on disk (internal; fsck, the
+ * janitor and the fuzz targets decode them too).  All integers are
+ * little-endian.
+ */
+#ifndef COHORT_JOURNAL_FORMAT_H
+#define COHORT_JOURNAL_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cohort/cluster.h"
+
+#define JHEAD_MAGIC 0x44484a43u /* "CJHD" */
+#define JSEG_MAGIC 0x47534a43u	/* "CJSG" */
+#define JREC_MAGIC 0x43524a43u	/* "CJRC" */
+#define JHEAD_SLOT 64
+#define JHEAD_SIZE (2 * JHEAD_SLOT)
+#define JSEG_HDR 64
+#define JREC_HDR 40
+#define JREC_LAST 0x01
+
+/*
+ * A head slot: magic, version 1, seq, rev (last committed, 0: none), seg
+ * (head segment number), off (end of committed bytes in it), tail_rev
+ * (oldest retained revision), tail_seg, XXH3-64 of the 56 bytes before.
+ * The slot written is seq % 2; readers take the valid slot with the
+ * larger seq.
+ */
+struct cohort__head {
+	uint64_t seq;
+	uint64_t rev;
+	uint64_t seg;
+	uint64_t off;
+	uint64_t tail_rev;
+	uint64_t tail_seg;
+};
+
+typedef struct cohort__rec {
+	uint64_t rev;
+	int64_t time_ms;
+	const char *node;
+	size_t node_len;
+	const char *type;
+	size_t type_len;
+	const unsigned char *data;
+	size_t len;
+	int last;
+} cohort__rec;
+
+void cohort__put64(unsigned char *p, uint64_t v);
+void cohort__put32(unsigned char *p, uint32_t v);
+uint64_t cohort__get64(const unsigned char *p);
+uint32_t cohort__get32(const unsigned char *p);
+
+void cohort__head_encode(unsigned char slot[JHEAD_SLOT],
+			 const struct cohort__head *h);
+/* Pick the newer valid slot of a 128-byte head; -1 if none is valid. */
+int cohort__head_decode(struct cohort__head *h, const unsigned char *buf,
+			size_t len);
+int cohort__journal_head(cohort_cluster *c, struct cohort__head *h);
+
+int cohort__seg_path(char *buf, size_t size, const char *root, uint64_t no);
+void cohort__seg_header(unsigned char hdr[JSEG_HDR], uint64_t no,
+			uint64_t first_rev);
+int cohort__seg_header_check(const unsigned char *hdr, uint64_t no,
+			     uint64_t *first_rev);
+
+size_t cohort__rec_size(size_t node_len, size_t type_len, size_t data_len);
+size_t cohort__rec_encode(unsigned char *p, uint64_t rev, int64_t time_ms,
+			  const char *node, const char *type, const void *data,
+			  size_t len, int last);
+long cohort__rec_decode(cohort__rec *r, const unsigned char *p, size_t avail,
+			size_t *need);
+
+int cohort__revision_parse(uint64_t *rev, const char *text, size_t len);
+
+#endif

@@ -1,0 +1,538 @@
+/*
+ * lock.c - named cluster locks: local flock, OFD fcntl lock and a lease
+ * file.  The protocol and its safety argument are in cohort/lock.h and
+ * NOTES.md ("Locking").
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "cluster.h"
+#include "cohort/lock.h"
+#include "os/os.h"
+
+/* The lease file is rewritten in place, always this many bytes. */
+#define LEASE_SIZE 256
+
+struct cohort_lock {
+	cohort_cluster *c;
+	char name[COHORT_NODE_ID_MAX + 1];
+	cohort_lock_mode mode;
+	int flock_fd;
+	int ofd_fd;
+	int lease_fd;
+	char flock_path[PATH_MAX];
+	char ofd_path[PATH_MAX];
+	char lease_path[PATH_MAX];
+	char nonce[33];
+	int64_t refresh_ms;
+	int64_t timeout_ms;
+	/* shared with the refresher thread, under 'mu' */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	int thread_started;
+	int stop;
+	uint64_t count;
+	int64_t last_refresh; /* monotonic ms of the last good refresh */
+	int refresh_errno;    /* first failure of the refresher, or 0 */
+};
+
+/* What a waiter knows of a lease it saw. */
+struct lease_view {
+	int valid;
+	char node[COHORT_NODE_ID_MAX + 1];
+	char host[256];
+	char boot[40];
+	long pid;
+	char nonce[33];
+};
+
+const char *cohort_lock_mode_name(cohort_lock_mode m)
+{
+	switch (m) {
+	case COHORT_LOCK_FCNTL: return "fcntl";
+	case COHORT_LOCK_LEASE: return "lease";
+	case COHORT_LOCK_BOTH: return "both";
+	default: return "auto";
+	}
+}
+
+cohort_lock_mode cohort_lock_mode_effective(cohort_cluster *c)
+{
+	return c->lock_mode;
+}
+
+static void lease_format(char out[LEASE_SIZE], const cohort_lock *l,
+			 uint64_t count)
+{
+	char body[LEASE_SIZE];
+	int n;
+
+	n = snprintf(body, sizeof(body),
+		     "cohort-lease 1\nnode %s\nhost %.64s\nboot %s\npid %ld\n"
+		     "nonce %s\ncount %llu\n",
+		     l->c->node, cohort__os_host(), cohort__os_boot_id(),
+		     (long)getpid(), l->nonce, (unsigned long long)count);
+	if (n < 0 || n >= (int)sizeof(body))
+		n = (int)sizeof(body) - 1;
+	memset(out, ' ', LEASE_SIZE);
+	n = snprintf(out, LEASE_SIZE, "%ssum %016llx\n", body,
+		     (unsigned long long)XXH3_64bits(body, (size_t)n));
+	out[n] = ' ';
+	out[LEASE_SIZE - 1] = '\n';
+}
+
+/* Parse a lease's text; 'valid' only if its checksum holds. */
+static void lease_parse(struct lease_view *v, const char *text, size_t len)
+{
+	char sum[24], pid[24];
+	const char *s;
+
+	memset(v, 0, sizeof(*v));
+	if (len < 16 || strncmp(text, "cohort-lease 1\n", 15))
+		return;
+	s = strstr(text, "sum ");
+	if (!s || cohort__kv_get(s, "sum", sum, sizeof(sum)))
+		return;
+	if (strtoull(sum, NULL, 16) != XXH3_64bits(text, (size_t)(s - text)))
+		return;
+	if (cohort__kv_get(text, "node", v->node, sizeof(v->node)) ||
+	    cohort__kv_get(text, "host", v->host, sizeof(v->host)) ||
+	    cohort__kv_get(text, "boot", v->boot, sizeof(v->boot)) ||
+	    cohort__kv_get(text, "pid", pid, sizeof(pid)) ||
+	    cohort__kv_get(text, "nonce", v->nonce, sizeof(v->nonce)))
+		return;
+	v->pid = strtol(pid, NULL, 10);
+	v->valid = 1;
+}
+
+static void *refresher(void *arg)
+{
+	cohort_lock *l = arg;
+	char buf[LEASE_SIZE];
+
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		struct timespec ts;
+		int64_t due = cohort__os_mono_ms() + l->refresh_ms;
+		uint64_t count;
+		int rc;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += l->refresh_ms / 1000;
+		ts.tv_nsec += (l->refresh_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		while (!l->stop && cohort__os_mono_ms() < due)
+			if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
+				break;
+		if (l->stop || l->refresh_errno)
+			break;
+		count = ++l->count;
+		pthread_mutex_unlock(&l->mu);
+		lease_format(buf, l, count);
+		rc = cohort__os_pwrite_full(l->lease_fd, buf, LEASE_SIZE, 0,
+					    l->lease_path);
+		if (!rc)
+			rc = cohort__publish_sync(l->c, l->lease_fd, l->lease_path);
+		pthread_mutex_lock(&l->mu);
+		if (rc)
+			l->refresh_errno = errno ? errno : EIO;
+		else
+			l->last_refresh = cohort__os_mono_ms();
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+static void lock_free(cohort_lock *l)
+{
+	if (!l)
+		return;
+	if (l->thread_started) {
+		pthread_mutex_lock(&l->mu);
+		l->stop = 1;
+		pthread_cond_signal(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+		pthread_join(l->thread, NULL);
+		l->thread_started = 0;
+	}
+	cohort__os_close_quiet(l->lease_fd);
+	cohort__os_close_quiet(l->ofd_fd); /* drops the OFD lock */
+	cohort__os_close_quiet(l->flock_fd);
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cv);
+	free(l);
+}
+
+/* Sleep a little, randomized so that waiters do not march in step. */
+static void backoff(int64_t deadline, int round)
+{
+	unsigned int r;
+	int64_t ms, left = deadline - cohort__os_mono_ms();
+
+	cohort__os_random(&r, sizeof(r));
+	ms = 1 + (round < 6 ? (1 << round) : 50) / 2 + (int64_t)(r % 10);
+	if (ms > left)
+		ms = left;
+	cohort__os_sleep_ms(ms);
+}
+
+static int take_flock(cohort_lock *l, int64_t deadline)
+{
+	char dir[PATH_MAX];
+	int rc, round = 0;
+
+	rc = cohort__state_path(dir, sizeof(dir), l->c, "locks");
+	if (!rc)
+		rc = cohort__os_mkdir_p(dir, cohort__dir_mode(l->c));
+	if (!rc)
+		rc = cohort__state_path(l->flock_path, sizeof(l->flock_path),
+					l->c, "locks/%s.flock", l->name);
+	if (!rc)
+		rc = cohort__os_open(&l->flock_fd, l->flock_path,
+				     O_RDWR | O_CREAT | O_NOFOLLOW,
+				     cohort__file_mode(l->c));
+	if (rc)
+		return rc;
+	for (;;) {
+		rc = cohort__os_flock(l->flock_fd, LOCK_EX | LOCK_NB,
+				      l->flock_path);
+		if (rc != COHORT_ELOCKED || cohort__os_mono_ms() >= deadline)
+			break;
+		backoff(deadline, round++);
+	}
+	if (rc == COHORT_ELOCKED)
+		return cohort__error(COHORT_ELOCKED,
+				     "cluster lock '%s' is held by another "
+				     "process of node '%s' on this host",
+				     l->name, l->c->node);
+	return rc;
+}
+
+static int take_ofd(cohort_lock *l, int64_t deadline)
+{
+	int rc, round = 0;
+
+	rc = cohort__root_path(l->ofd_path, sizeof(l->ofd_path), l->c,
+			       "locks/%s.lock", l->name);
+	if (!rc)
+		rc = cohort__os_open(&l->ofd_fd, l->ofd_path,
+				     O_RDWR | O_CREAT | O_NOFOLLOW,
+				     cohort__file_mode(l->c));
+	if (rc)
+		return rc;
+	for (;;) {
+		rc = cohort__os_lock_ofd(l->ofd_fd, F_WRLCK, l->ofd_path);
+		if (rc != COHORT_ELOCKED || cohort__os_mono_ms() >= deadline)
+			break;
+		backoff(deadline, round++);
+	}
+	if (rc == COHORT_ELOCKED)
+		return cohort__error(COHORT_ELOCKED,
+				     "cluster lock '%s' is held by another node "
+				     "(fcntl lock on '%s')", l->name, l->ofd_path);
+	return rc;
+}
+
+static int read_lease(char *buf, size_t *len, struct cohort__stat *st,
+		      const char *path)
+{
+	char *text = NULL;
+	int rc;
+
+	rc = cohort__os_stat(st, path, 1);
+	if (rc)
+		return rc;
+	rc = cohort__os_read_file(&text, len, path, 4096);
+	if (rc)
+		return rc;
+	if (*len > LEASE_SIZE)
+		*len = LEASE_SIZE;
+	memcpy(buf, text, *len);
+	buf[*len] = '\0';
+	free(text);
+	return 0;
+}
+
+/* A lease written by a process of this host and boot that is gone. */
+static int holder_dead_here(const struct lease_view *v)
+{
+	return v->valid && !strcmp(v->host, cohort__os_host()) &&
+	       !strcmp(v->boot, cohort__os_boot_id()) &&
+	       !cohort__os_pid_alive(v->pid);
+}
+
+/*
+ * Break the lease at 'path' judged stale when it held exactly 'seen'
+ * (inode 'ino').  One breaker at a time: 'NAME.break' is created with
+ * link(); its own staleness is judged the same way by the caller's clock.
+ */
+static int break_lease(cohort_lock *l, const char *seen, size_t seen_len,
+		       uint64_t ino)
+{
+	char brk[PATH_MAX], aside[PATH_MAX], now[LEASE_SIZE + 1], mine[128];
+	struct cohort__stat st;
+	size_t len;
+	int rc, n;
+
+	if (cohort__root_path(brk, sizeof(brk), l->c, "locks/%s.break", l->name) ||
+	    cohort__root_path(aside, sizeof(aside), l->c,
+			      "locks/%s.lease.broken.%s", l->name, l->nonce))
+		return COHORT_EINVAL;
+	n = snprintf(mine, sizeof(mine), "breaker %s %s %ld %s\n", l->c->node,
+		     cohort__os_boot_id(), (long)getpid(), l->nonce);
+	rc = cohort__os_create_exclusive(brk, mine, (size_t)n,
+					 cohort__file_mode(l->c), l->c->node, 0);
+	if (rc)
+		return rc; /* another breaker works; wait and look again */
+	/* Re-check: the very inode and bytes we judged stale. */
+	rc = read_lease(now, &len, &st, l->lease_path);
+	if (rc == 0 && st.ino == ino && len == seen_len &&
+	    !memcmp(now, seen, len)) {
+		rc = cohort__os_rename(l->lease_path, aside);
+		if (rc == 0) {
+			char after[LEASE_SIZE + 1];
+			struct cohort__stat st2;
+
+			/* Did we move what we meant to? If a new lease slipped
+			 * in between the check and the rename, put it back. */
+			if (read_lease(after, &len, &st2, aside) == 0 &&
+			    (st2.ino != ino || len != seen_len ||
+			     memcmp(after, seen, len)))
+				(void)cohort__os_link(aside, l->lease_path);
+			(void)cohort__os_unlink(aside);
+		}
+	}
+	(void)cohort__os_unlink(brk);
+	cohort__error_clear();
+	return 0;
+}
+
+static int take_lease(cohort_lock *l, int64_t deadline)
+{
+	char content[LEASE_SIZE], seen[LEASE_SIZE + 1] = "", brk[PATH_MAX];
+	size_t seen_len = 0;
+	uint64_t seen_ino = 0;
+	int64_t seen_since = cohort__os_mono_ms(), brk_since = seen_since;
+	int64_t stale_ms = l->timeout_ms +
+			   cohort__config_num(&l->c->cfg, "cluster", "skew_margin");
+	uint64_t brk_ino = 0;
+	int64_t brk_mtime = 0;
+	struct lease_view v;
+	int rc, round = 0;
+
+	memset(&v, 0, sizeof(v));
+	if (cohort__root_path(l->lease_path, sizeof(l->lease_path), l->c,
+			      "locks/%s.lease", l->name) ||
+	    cohort__root_path(brk, sizeof(brk), l->c, "locks/%s.break", l->name))
+		return COHORT_EINVAL;
+	lease_format(content, l, 0);
+	for (;;) {
+		char now[LEASE_SIZE + 1];
+		struct cohort__stat st;
+		size_t len;
+
+		rc = cohort__os_create_exclusive(l->lease_path, content,
+						 LEASE_SIZE,
+						 cohort__file_mode(l->c),
+						 l->c->node, 0);
+		if (rc == 0)
+			break;
+		if (rc != COHORT_EEXISTS)
+			return rc;
+		rc = read_lease(now, &len, &st, l->lease_path);
+		if (rc == COHORT_ENOTFOUND)
+			continue; /* released meanwhile: try again at once */
+		if (rc)
+			return rc;
+		if (st.ino != seen_ino || len != seen_len ||
+		    memcmp(now, seen, len)) {
+			/* Change observed: the holder lives (or a new one). */
+			memcpy(seen, now, len);
+			seen_len = len;
+			seen_ino = st.ino;
+			seen_since = cohort__os_mono_ms();
+			lease_parse(&v, now, len);
+		}
+		if (holder_dead_here(&v) ||
+		    cohort__os_mono_ms() - seen_since >= stale_ms) {
+			rc = break_lease(l, seen, seen_len, seen_ino);
+			if (rc == COHORT_EEXISTS) {
+				/* A breaker's file: stale if it sits unchanged
+				 * (a breaker holds it for milliseconds). */
+				struct cohort__stat bst;
+
+				if (cohort__os_stat(&bst, brk, 1) == 0) {
+					if (bst.ino != brk_ino ||
+					    bst.mtime_ns != brk_mtime) {
+						brk_ino = bst.ino;
+						brk_mtime = bst.mtime_ns;
+						brk_since = cohort__os_mono_ms();
+					} else if (cohort__os_mono_ms() - brk_since >=
+						   stale_ms) {
+						(void)cohort__os_unlink(brk);
+					}
+				}
+			} else if (rc) {
+				return rc;
+			}
+			cohort__error_clear();
+			continue;
+		}
+		if (cohort__os_mono_ms() >= deadline) {
+			if (v.valid)
+				return cohort__error(COHORT_ELOCKED,
+						     "cluster lock '%s' is held by "
+						     "node '%s' on host '%s' (pid "
+						     "%ld)", l->name, v.node,
+						     v.host, v.pid);
+			return cohort__error(COHORT_ELOCKED,
+					     "cluster lock '%s' is held (lease "
+					     "'%s' unreadable)", l->name,
+					     l->lease_path);
+		}
+		backoff(deadline, round++);
+	}
+	rc = cohort__os_open(&l->lease_fd, l->lease_path, O_RDWR | O_NOFOLLOW, 0);
+	if (rc)
+		return rc;
+	l->last_refresh = cohort__os_mono_ms();
+	if (pthread_create(&l->thread, NULL, refresher, l) != 0) {
+		(void)cohort__os_unlink(l->lease_path);
+		return cohort__error(COHORT_ERROR, "cannot start lease refresher");
+	}
+	l->thread_started = 1;
+	return 0;
+}
+
+int cohort_lock_acquire(cohort_lock **out, cohort_cluster *c,
+			const char *name, int timeout_ms)
+{
+	cohort_lock *l;
+	int64_t deadline;
+	int rc;
+
+	*out = NULL;
+	if ((rc = cohort__need_node(c)))
+		return rc;
+	if (!cohort__name_valid(name))
+		return cohort__error(COHORT_EINVAL, "bad lock name '%s'", name);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return cohort__error(COHORT_ERROR, "out of memory");
+	l->c = c;
+	l->flock_fd = l->ofd_fd = l->lease_fd = -1;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	l->mode = c->lock_mode;
+	l->refresh_ms = cohort__config_num(&c->cfg, "cluster", "lease_refresh");
+	l->timeout_ms = cohort__config_num(&c->cfg, "cluster", "lease_timeout");
+	if (l->refresh_ms < 1)
+		l->refresh_ms = 1;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	cohort__nonce(l->nonce);
+	if (timeout_ms < 0)
+		timeout_ms = (int)cohort__config_num(&c->cfg, "cluster",
+						     "lock_timeout");
+	deadline = cohort__os_mono_ms() + timeout_ms;
+
+	rc = take_flock(l, deadline);
+	if (!rc && (l->mode == COHORT_LOCK_FCNTL || l->mode == COHORT_LOCK_BOTH))
+		rc = take_ofd(l, deadline);
+	if (!rc && (l->mode == COHORT_LOCK_LEASE || l->mode == COHORT_LOCK_BOTH))
+		rc = take_lease(l, deadline);
+	if (rc) {
+		lock_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+int cohort_lock_check(cohort_lock *l)
+{
+	char now[LEASE_SIZE + 1];
+	struct cohort__stat st;
+	struct lease_view v;
+	int64_t last;
+	size_t len;
+	int err, rc;
+
+	if (!l)
+		return cohort__error(COHORT_EINVAL, "no lock");
+	if (l->lease_fd < 0)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	last = l->last_refresh;
+	err = l->refresh_errno;
+	pthread_mutex_unlock(&l->mu);
+	if (err)
+		return cohort__error_sys(COHORT_ELOCKED, err,
+					 "lost cluster lock '%s': cannot refresh "
+					 "lease '%s'", l->name, l->lease_path);
+	if (cohort__os_mono_ms() - last >= l->timeout_ms)
+		return cohort__error(COHORT_ELOCKED,
+				     "lost cluster lock '%s': lease not refreshed "
+				     "for %lld ms (lease_timeout %lld ms)",
+				     l->name,
+				     (long long)(cohort__os_mono_ms() - last),
+				     (long long)l->timeout_ms);
+	rc = read_lease(now, &len, &st, l->lease_path);
+	if (rc)
+		return cohort__error_wrap(COHORT_ELOCKED,
+					  "lost cluster lock '%s'", l->name);
+	lease_parse(&v, now, len);
+	if (!v.valid || strcmp(v.nonce, l->nonce))
+		return cohort__error(COHORT_ELOCKED,
+				     "lost cluster lock '%s': lease was broken "
+				     "and is now held by node '%s'", l->name,
+				     v.valid ? v.node : "?");
+	return 0;
+}
+
+int cohort_lock_release(cohort_lock *l)
+{
+	int rc = 0;
+
+	if (!l)
+		return 0;
+	if (l->lease_fd >= 0) {
+		char now[LEASE_SIZE + 1];
+		struct cohort__stat st;
+		struct lease_view v;
+		size_t len;
+
+		/* Stop refreshing first, then remove the lease only if it is
+		 * still ours: after a break it belongs to someone else. */
+		if (l->thread_started) {
+			pthread_mutex_lock(&l->mu);
+			l->stop = 1;
+			pthread_cond_signal(&l->cv);
+			pthread_mutex_unlock(&l->mu);
+			pthread_join(l->thread, NULL);
+			l->thread_started = 0;
+		}
+		rc = read_lease(now, &len, &st, l->lease_path);
+		if (rc == 0) {
+			lease_parse(&v, now, len);
+			if (v.valid && !strcmp(v.nonce, l->nonce))
+				rc = cohort__os_unlink(l->lease_path);
+			else
+				rc = cohort__error(COHORT_ELOCKED,
+						   "cluster lock '%s' was broken "
+						   "while held", l->name);
+		}
+	}
+	lock_free(l);
+	return rc;
+}
