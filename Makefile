@@ -60,7 +60,7 @@ PC_LDLIBS := $(shell pkg-config --libs $(PC_LIBS) 2>/dev/null)
 CFLAGS ?=
 CFLAGS += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -pthread -Iinclude -Isrc $(PC_CFLAGS)
 LDFLAGS += $(LDSAN) -pthread
-LDLIBS := $(PC_LDLIBS) -lpthread
+LDLIBS := $(PC_LDLIBS) -lresolv -lpthread
 
 LIB_SRC := $(wildcard src/*.c src/os/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -247,7 +247,7 @@ int cohort_cluster_init(char out_id[COHORT_UUID_LEN + 1], const char *root)
 		     COHORT_FORMAT_VERSION, id,
 		     (long long)cohort__os_wall_ms());
 	snprintf(path, sizeof(path), "%s/%s", root, ID_FILE);
-	rc = cohort__os_create_exclusive(path, text, (size_t)n, fmode | 0044,
+	rc = cohort__os_create_exclusive(path, text, (size_t)n, fmode,
 					 "init", 1);
 	if (rc && rc != COHORT_EEXISTS)
 		return rc;
@@ -430,7 +430,7 @@ static int heartbeat_write(cohort_cluster *c)
 		return rc;
 	if (c->hb_fd < 0 &&
 	    (rc = cohort__os_open(&c->hb_fd, path, O_RDWR | O_CREAT | O_NOFOLLOW,
-				  cohort__file_mode(c) | 0044)))
+				  cohort__file_mode(c))))
 		return rc;
 	memset(buf, ' ', sizeof(buf));
 	snprintf(buf, sizeof(buf), "cohort-heartbeat %020llu %.32s",
@@ -538,7 +538,7 @@ int cohort_node_claim(cohort_cluster *c)
 	if ((rc = cohort_lock_acquire(&l, c, text, -1)))
 		goto fail;
 	if ((rc = node_dir(dir, sizeof(dir), c)) ||
-	    (rc = cohort__os_mkdir(dir, cohort__dir_mode(c) | 0055)) ||
+	    (rc = cohort__os_mkdir(dir, cohort__dir_mode(c))) ||
 	    (rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/instance",
 				    c->node)))
 		goto fail;
@@ -562,7 +562,7 @@ int cohort_node_claim(cohort_cluster *c)
 		     (long)getpid(), (long long)cohort__os_wall_ms());
 	if ((rc = cohort_lock_check(l)) ||
 	    (rc = cohort__os_write_atomic(path, text, (size_t)n,
-					  cohort__file_mode(c) | 0044, c->node)))
+					  cohort__file_mode(c), c->node)))
 		goto fail;
 	if ((rc = heartbeat_write(c)))
 		goto fail;
@@ -594,7 +594,7 @@ int cohort_node_release(cohort_cluster *c)
 
 		rc = cohort__os_write_atomic(path, released,
 					     sizeof(released) - 1,
-					     cohort__file_mode(c) | 0044,
+					     cohort__file_mode(c),
 					     c->node);
 	}
 	cohort__os_close_quiet(c->claim_fd);
@@ -631,7 +631,7 @@ int cohort_node_join(cohort_cluster *c, const cohort_join_options *opts)
 	n = snprintf(text, sizeof(text), "id %s\npriority %d\njoined %lld\n",
 		     c->node, priority, (long long)cohort__os_wall_ms());
 	if ((rc = cohort__os_write_atomic(path, text, (size_t)n,
-					  cohort__file_mode(c) | 0044, c->node)))
+					  cohort__file_mode(c), c->node)))
 		goto out;
 
 	/* The revision file: kept on re-join; a new node starts before the
@@ -693,7 +693,7 @@ int cohort_node_leave(cohort_cluster *c)
 	n = snprintf(text, sizeof(text), "retired left %lld\n",
 		     (long long)cohort__os_wall_ms());
 	return cohort__os_write_atomic(path, text, (size_t)n,
-				       cohort__file_mode(c) | 0044, c->node);
+				       cohort__file_mode(c), c->node);
 }
 
 /* The file server's "now": the mtime of a file we just created. */

@@ -209,7 +209,7 @@ int cohort__journal_create(const char *root, mode_t mode)
 	if ((rc = cohort__seg_path(path, sizeof(path), root, 1)))
 		return rc;
 	cohort__seg_header(hdr, 1, 1);
-	rc = cohort__os_create_exclusive(path, hdr, sizeof(hdr), mode | 0044,
+	rc = cohort__os_create_exclusive(path, hdr, sizeof(hdr), mode,
 					 "init", 1);
 	if (rc && rc != COHORT_EEXISTS)
 		return rc;
@@ -217,7 +217,7 @@ int cohort__journal_create(const char *root, mode_t mode)
 	h.seq = 1;
 	cohort__head_encode(head + JHEAD_SLOT, &h);
 	snprintf(path, sizeof(path), "%s/journal/head", root);
-	rc = cohort__os_create_exclusive(path, head, sizeof(head), mode | 0044,
+	rc = cohort__os_create_exclusive(path, head, sizeof(head), mode,
 					 "init", 1);
 	if (rc && rc != COHORT_EEXISTS)
 		return rc;
@@ -495,7 +495,7 @@ static int rollover(cohort_journal *j, struct cohort__head *h, cohort_lock *l)
 	/* A file by that name can only be left by a writer that died before
 	 * publishing it: nobody reads past the head segment, so reuse it. */
 	rc = cohort__os_open(&fd, path, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW,
-			     cohort__file_mode(j->c) | 0044);
+			     cohort__file_mode(j->c));
 	if (rc)
 		return rc;
 	cohort__seg_header(hdr, no, h->rev + 1);
@@ -874,7 +874,7 @@ int cohort__revision_write(cohort_cluster *c, uint64_t rev)
 	n = snprintf(text, sizeof(text), "%ssum %016llx\n", body,
 		     (unsigned long long)XXH3_64bits(body, (size_t)m));
 	return cohort__os_write_atomic(path, text, (size_t)n,
-				       cohort__file_mode(c) | 0044, c->node);
+				       cohort__file_mode(c), c->node);
 }
 
 int cohort__revision_parse(uint64_t *rev, const char *text, size_t len)
@@ -1003,6 +1003,11 @@ int cohort_journal_fd(cohort_journal *j)
 int cohort_journal_poll_interval_ms(const cohort_journal *j)
 {
 	return j->poll_ms;
+}
+
+void cohort_journal_set_poll_interval_ms(cohort_journal *j, int ms)
+{
+	j->poll_ms = ms < 1 ? 1 : ms;
 }
 
 void cohort_journal_fd_drain(cohort_journal *j)

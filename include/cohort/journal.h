@@ -133,6 +133,8 @@ int cohort_journal_wait(cohort_journal *j, uint64_t known, int timeout_ms);
  */
 int cohort_journal_fd(cohort_journal *j);
 int cohort_journal_poll_interval_ms(const cohort_journal *j);
+/* Override the configured poll interval (milliseconds, at least 1). */
+void cohort_journal_set_poll_interval_ms(cohort_journal *j, int ms);
 /* Drain the descriptor after it became readable. */
 void cohort_journal_fd_drain(cohort_journal *j);
 
