@@ -4,6 +4,7 @@
 #   make test            every test: Check suites, then cluster tests on
 #                        bindfs views (needs FUSE; fails loudly without it)
 #   make check           the same under ASan + UBSan (build-san/)
+#   make demo            a three-node demo cluster on a temporary folder
 #   make bench           benchmarks (BENCH_DIR=/some/mount to measure there)
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make uninstall, make clean, make deps (install the Debian packages)
@@ -78,7 +79,7 @@ BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 STATIC := $(BUILD)/libcohort.a
 SHARED := $(BUILD)/libcohort.so.$(VERSION)
 
-.PHONY: all test check unit cluster bench install uninstall clean deps help
+.PHONY: all test check unit cluster bench install uninstall clean deps help demo
 all: $(STATIC) $(SHARED) $(TOOLS) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h include/cohort/*.h src/*.h src/os/*.h)
@@ -129,6 +130,10 @@ bench: all $(BENCHES) $(TEST_HELPERS)
 
 deps:
 	scripts/deps.sh
+
+# A three-node cluster on bindfs views of a temporary folder.
+demo: all
+	@BUILD=$(BUILD) examples/demo.sh
 
 help:
 	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'

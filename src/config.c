@@ -258,6 +258,26 @@ int64_t cohort__config_num(const struct cohort__config *cfg,
 
 /* ---- units -------------------------------------------------------------- */
 
+/*
+ * strtod() also takes "nan", "inf", hex, exponents, signs and leading
+ * blanks; none of them is a duration or a size here ("nan" would even
+ * reach a float-to-integer conversion that is undefined).
+ */
+static int plain_number(const char *s, const char *end)
+{
+	int digits = 0, dot = 0;
+
+	for (; s < end; s++) {
+		if (*s >= '0' && *s <= '9')
+			digits++;
+		else if (*s == '.' && !dot)
+			dot = 1;
+		else
+			return 0;
+	}
+	return digits > 0;
+}
+
 int cohort_parse_duration_ms(int64_t *out, const char *s)
 {
 	char *end;
@@ -266,7 +286,7 @@ int cohort_parse_duration_ms(int64_t *out, const char *s)
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	if (errno || end == s || v < 0 || !plain_number(s, end))
 		goto bad;
 	if (!strcmp(end, "ms"))
 		mult = 1;
@@ -298,7 +318,7 @@ int cohort_parse_size(int64_t *out, const char *s)
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	if (errno || end == s || v < 0 || !plain_number(s, end))
 		goto bad;
 	switch (*end) {
 	case '\0': break;

@@ -69,23 +69,41 @@ cohort_lock_mode cohort_lock_mode_effective(cohort_cluster *c)
 	return c->lock_mode;
 }
 
+/* "sum %016llx\n" */
+#define SUM_LINE 21
+
 static void lease_format(char out[LEASE_SIZE], const cohort_lock *l,
 			 uint64_t count)
 {
-	char body[LEASE_SIZE];
-	int n;
+	char body[LEASE_SIZE - SUM_LINE];
+	int n, hostmax = 64;
 
-	n = snprintf(body, sizeof(body),
-		     "cohort-lease 1\nnode %s\nhost %.64s\nboot %s\npid %ld\n"
-		     "nonce %s\ncount %llu\n",
-		     l->c->node, cohort__os_host(), cohort__os_boot_id(),
-		     (long)getpid(), l->nonce, (unsigned long long)count);
-	if (n < 0 || n >= (int)sizeof(body))
-		n = (int)sizeof(body) - 1;
+	/* Body, sum line and the final '\n' must fit in LEASE_SIZE: with a
+	 * long node id and a long host name, the host name is shortened
+	 * (a shortened name never matches cohort__os_host(), so such a
+	 * lease is judged by staleness alone, never by its pid). */
+	for (;;) {
+		n = snprintf(body, sizeof(body),
+			     "cohort-lease 1\nnode %s\nhost %.*s\nboot %s\n"
+			     "pid %ld\nnonce %s\ncount %llu\n",
+			     l->c->node, hostmax, cohort__os_host(),
+			     cohort__os_boot_id(), (long)getpid(), l->nonce,
+			     (unsigned long long)count);
+		if (n >= 0 && n < (int)sizeof(body))
+			break;
+		if (n < 0 || hostmax == 0) { /* cannot happen: ids are short */
+			n = (int)sizeof(body) - 1;
+			break;
+		}
+		hostmax -= n - ((int)sizeof(body) - 1);
+		if (hostmax < 0)
+			hostmax = 0;
+	}
 	memset(out, ' ', LEASE_SIZE);
 	n = snprintf(out, LEASE_SIZE, "%ssum %016llx\n", body,
 		     (unsigned long long)XXH3_64bits(body, (size_t)n));
-	out[n] = ' ';
+	if (n >= 0 && n < LEASE_SIZE)
+		out[n] = ' ';
 	out[LEASE_SIZE - 1] = '\n';
 }
 
@@ -219,6 +237,9 @@ static int take_flock(cohort_lock *l, int64_t deadline)
 	return rc;
 }
 
+static int read_lease(char *buf, size_t *len, struct cohort__stat *st,
+		      const char *path);
+
 static int take_ofd(cohort_lock *l, int64_t deadline)
 {
 	int rc, round = 0;
@@ -237,10 +258,29 @@ static int take_ofd(cohort_lock *l, int64_t deadline)
 			break;
 		backoff(deadline, round++);
 	}
-	if (rc == COHORT_ELOCKED)
+	if (rc == COHORT_ELOCKED) {
+		char lease[PATH_MAX], now[LEASE_SIZE + 1];
+		struct cohort__stat st;
+		struct lease_view v;
+		size_t len;
+
+		/* In mode 'both' the holder's lease says who it is. */
+		if (l->mode == COHORT_LOCK_BOTH &&
+		    cohort__root_path(lease, sizeof(lease), l->c,
+				      "locks/%s.lease", l->name) == 0 &&
+		    read_lease(now, &len, &st, lease) == 0) {
+			lease_parse(&v, now, len);
+			if (v.valid)
+				return cohort__error(COHORT_ELOCKED,
+						     "cluster lock '%s' is held by "
+						     "node '%s' on host '%s' (pid "
+						     "%ld)", l->name, v.node,
+						     v.host, v.pid);
+		}
 		return cohort__error(COHORT_ELOCKED,
 				     "cluster lock '%s' is held by another node "
 				     "(fcntl lock on '%s')", l->name, l->ofd_path);
+	}
 	return rc;
 }
 
@@ -385,9 +425,12 @@ static int take_lease(cohort_lock *l, int64_t deadline)
 				}
 			} else if (rc) {
 				return rc;
+			} else {
+				continue; /* broken, or changed: look again */
 			}
+			/* Another breaker is at work: wait for it as for a
+			 * holder, within our deadline, backing off. */
 			cohort__error_clear();
-			continue;
 		}
 		if (cohort__os_mono_ms() >= deadline) {
 			if (v.valid)

@@ -155,16 +155,18 @@ static const struct {
 int cohort__os_fault_parse(const char *spec)
 {
 	char buf[512], *save = NULL, *item;
+	struct fault parsed[FAULTS_MAX];
+	unsigned int nparsed = 0, i;
 
 	if (strlen(spec) >= sizeof(buf))
 		return cohort__error(COHORT_EINVAL, "fault spec too long");
 	strcpy(buf, spec);
+	/* Parse all of it before arming any: a bad spec arms nothing. */
 	for (item = strtok_r(buf, ",", &save); item;
 	     item = strtok_r(NULL, ",", &save)) {
 		char *c1 = strchr(item, ':'), *c2, *end;
 		unsigned long nth;
 		int op = -1, what = 0, sticky = 0, found = 0;
-		unsigned int i;
 
 		if (!c1 || !(c2 = strchr(c1 + 1, ':')))
 			goto bad;
@@ -172,13 +174,16 @@ int cohort__os_fault_parse(const char *spec)
 		for (i = 0; i < COHORT__OP_COUNT; i++)
 			if (!strcmp(item, op_names[i]))
 				op = (int)i;
+		/* strtoul alone would take " 1" and "-1" (as ULONG_MAX) */
+		if (!isdigit((unsigned char)c1[1]))
+			goto bad;
 		errno = 0;
 		nth = strtoul(c1 + 1, &end, 10);
 		if (*end == '+') {
 			sticky = 1;
 			end++;
 		}
-		if (op < 0 || errno || *end || nth == 0)
+		if (op < 0 || errno || *end || nth == 0 || nparsed >= FAULTS_MAX)
 			goto bad;
 		for (i = 0; i < sizeof(fault_names) / sizeof(fault_names[0]); i++)
 			if (!strcmp(c2 + 1, fault_names[i].name)) {
@@ -187,8 +192,16 @@ int cohort__os_fault_parse(const char *spec)
 			}
 		if (!found)
 			goto bad;
-		cohort__os_fault_set((enum cohort__os_op)op, nth, what, sticky);
+		parsed[nparsed].op = op;
+		parsed[nparsed].nth = nth;
+		parsed[nparsed].what = what;
+		parsed[nparsed].sticky = sticky;
+		nparsed++;
 	}
+	for (i = 0; i < nparsed; i++)
+		cohort__os_fault_set((enum cohort__os_op)parsed[i].op,
+				     parsed[i].nth, parsed[i].what,
+				     parsed[i].sticky);
 	return 0;
 bad:
 	return cohort__error(COHORT_EINVAL, "bad fault spec '%s'", spec);
@@ -745,6 +758,27 @@ int cohort__os_read_file(char **out, size_t *len, const char *path,
 			return cohort__error(COHORT_ERROR, "out of memory");
 		}
 		rc = cohort__os_read_full(fd, buf, cap, &got, path);
+		/* The size is only a hint (it can be stale, or the file grew
+		 * since): a full buffer may not be the whole file. */
+		while (!rc && got == cap && got <= max) {
+			size_t limit = max < SIZE_MAX / 4 ? max + 1 : SIZE_MAX / 4;
+			size_t ncap = cap < limit / 2 ? cap * 2 : limit, more = 0;
+			char *nbuf;
+
+			if (ncap <= cap)
+				break;
+			nbuf = realloc(buf, ncap + 1);
+			if (!nbuf) {
+				free(buf);
+				cohort__os_close_quiet(fd);
+				return cohort__error(COHORT_ERROR, "out of memory");
+			}
+			buf = nbuf;
+			rc = cohort__os_read_full(fd, buf + got, ncap - got, &more,
+						  path);
+			got += more;
+			cap = ncap;
+		}
 		cohort__os_close_quiet(fd);
 		if (rc) {
 			free(buf);
@@ -773,18 +807,32 @@ retry:
 
 #define TEMPS_MAX 32
 
+/*
+ * A slot is free (0), being filled (1) or registered (2); only registered
+ * slots of this very process (a forked child inherits the array) are
+ * removed.  Slots are claimed with a compare-and-swap, so threads never
+ * share one, and a signal never sees a half-written path.
+ */
 static char temps[TEMPS_MAX][PATH_MAX];
-static volatile sig_atomic_t temps_used[TEMPS_MAX];
+static pid_t temps_pid[TEMPS_MAX];
+static volatile sig_atomic_t temps_state[TEMPS_MAX];
 static int temps_hooked;
+
+static int temp_mine(int i, pid_t me)
+{
+	return __atomic_load_n(&temps_state[i], __ATOMIC_SEQ_CST) == 2 &&
+	       temps_pid[i] == me;
+}
 
 static void temps_cleanup(void)
 {
+	pid_t me = getpid();
 	int i;
 
 	for (i = 0; i < TEMPS_MAX; i++)
-		if (temps_used[i]) {
+		if (temp_mine(i, me)) {
 			(void)unlink(temps[i]);
-			temps_used[i] = 0;
+			__atomic_store_n(&temps_state[i], 0, __ATOMIC_SEQ_CST);
 		}
 }
 
@@ -793,11 +841,13 @@ static const int fatal_signals[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT,
 
 static void temps_signal(int sig)
 {
+	pid_t me = getpid();
 	int i;
 
-	/* unlink() is async-signal-safe; the registry is plain arrays. */
+	/* unlink() and getpid() are async-signal-safe; the registry is plain
+	 * arrays. */
 	for (i = 0; i < TEMPS_MAX; i++)
-		if (temps_used[i])
+		if (temp_mine(i, me))
 			(void)unlink(temps[i]);
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -807,9 +857,8 @@ static void temps_hook(void)
 {
 	size_t i;
 
-	if (temps_hooked)
+	if (__atomic_exchange_n(&temps_hooked, 1, __ATOMIC_SEQ_CST))
 		return;
-	temps_hooked = 1;
 	atexit(temps_cleanup);
 	for (i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++) {
 		struct sigaction old, sa;
@@ -828,26 +877,37 @@ static void temps_hook(void)
 
 static void temps_add(const char *path)
 {
+	pid_t me = getpid();
 	int i;
 
 	temps_hook();
-	for (i = 0; i < TEMPS_MAX; i++)
-		if (!__atomic_exchange_n(&temps_used[i], 1, __ATOMIC_SEQ_CST)) {
-			temps_used[i] = 0;
+	for (i = 0; i < TEMPS_MAX; i++) {
+		sig_atomic_t want = 0;
+
+		/* A slot inherited from the parent across fork() is not ours:
+		 * reuse it. */
+		if (temps_state[i] == 2 && temps_pid[i] != me)
+			want = 2;
+		if (__atomic_compare_exchange_n(&temps_state[i], &want, 1, 0,
+						__ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST)) {
 			snprintf(temps[i], sizeof(temps[i]), "%s", path);
-			temps_used[i] = 1;
+			temps_pid[i] = me;
+			__atomic_store_n(&temps_state[i], 2, __ATOMIC_SEQ_CST);
 			return;
 		}
+	}
 	/* Full: the file is still removed on every normal path. */
 }
 
 void cohort__os_temp_done(const char *path)
 {
+	pid_t me = getpid();
 	int i;
 
 	for (i = 0; i < TEMPS_MAX; i++)
-		if (temps_used[i] && !strcmp(temps[i], path)) {
-			temps_used[i] = 0;
+		if (temp_mine(i, me) && !strcmp(temps[i], path)) {
+			__atomic_store_n(&temps_state[i], 0, __ATOMIC_SEQ_CST);
 			return;
 		}
 }
