@@ -4,11 +4,22 @@
 # like K NFS clients in the ways that break software (see NFS.md, "Testing
 # without a kernel NFS client").  Never run these tests on one plain folder.
 #
-#	. "$(dirname "$0")/lib.sh"
-#	cluster_setup 3                   views $V1..$V3 of $SHARED, state folders
-#	node_cohort a init                $COHORT --root $V1/root --node a ...
+#	HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+#	. "$HERE/lib.sh"
+#	cluster_setup 3 [EXTRA-OPTS]      views $V1..$V3 of $SHARED (EXTRA-OPTS,
+#	                                  e.g. attr_timeout=2,entry_timeout=2,
+#	                                  override the defaults)
+#	node_bind a 1                     node a works through view v1
+#	node_cohort a init                $COHORT --root $V1/root --node a
+#	                                  --state $T/state/root/a init
+#	node_lockcounter a ARGS...        the same for tests/helpers/lockcounter
+#	use_root NAME                     work on shared/NAME instead of root
+#	write_conf 'TEXT'                 ROOT/cohort.conf via the shared folder
 #	bg_start some command             a background process killed at exit
 #	tap_check "what it checks" cmd... "ok N - ..." or "not ok N - ..."
+#	tap_ok / tap_fail DESC [DETAIL...] / tap_is DESC GOT WANT / tap_bail
+#	wait_for SECONDS cmd...           poll until cmd succeeds
+#	view_kill N / view_mount N        lose view vN's mount / bring it back
 #
 # Layout under $T (mktemp -d):
 #	shared/          the "server" folder; shared/root is the cluster root
@@ -186,6 +197,20 @@ view_mount() {
 	wait_for 5 is_mounted "$v"
 }
 
+# The pid of the bindfs process serving view vN.
+view_pid() {
+	ps -eo pid=,args= | awk -v v="$T/v$1" \
+		'$2 ~ /bindfs$/ && $NF == v { print $1; exit }'
+}
+
+# view_kill N: kill view vN's bindfs: the node "lost its mount" (ENOTCONN).
+# view_unmount, then view_mount N, bring it back.
+view_kill() {
+	local p
+	p=$(view_pid "$1")
+	[ -n "$p" ] && kill -KILL "$p"
+}
+
 cluster_cleanup() {
 	local rc=$? p v
 	trap - EXIT INT TERM
@@ -247,7 +272,7 @@ cluster_setup() {
 		CLUSTER_VIEWS+=("$T/v$i")
 		if ! view_mount "$i" "$extra"; then
 			tap_bail "cluster setup: bindfs view v$i of '$SHARED'" \
-				"bindfs options: --multithreaded --enable-lock-forwarding -o attr_timeout=0,entry_timeout=0${extra:+,$extra}"
+				"extra bindfs options: '${extra}'"
 		fi
 		eval "V$i=\$T/v\$i"
 	done
