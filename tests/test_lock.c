@@ -1175,6 +1175,36 @@ END_TEST
 #define LONG_NODE "n123456789012345678901234567890123456789012345678901234567890123"
 #define LONG_HOST "h12345678901234567890123456789012345678901234567890.example.org"
 
+/* In a fresh process (exec'd: nothing cached): a new UTS namespace with a
+ * long host name, a long node id, and a lease. */
+static int long_host_main(const char *root_dir, const char *state)
+{
+	cohort_options o = COHORT_OPTIONS_INIT;
+	cohort_cluster *c;
+	cohort_lock *l;
+
+	if (unshare(CLONE_NEWUTS) || sethostname(LONG_HOST, strlen(LONG_HOST)))
+		return 40;
+	if (strcmp(cohort__os_host(), LONG_HOST))
+		return 41;
+	o.root = root_dir;
+	o.node = LONG_NODE;
+	o.state = state;
+	if (cohort_cluster_open(&c, &o))
+		return 42;
+	if (cohort_lock_acquire(&l, c, "journal", 0))
+		return 43;
+	if (cohort_lock_check(l))
+		return 44;
+	usleep(200000); /* a few refreshes */
+	if (cohort_lock_check(l))
+		return 45;
+	if (cohort_lock_release(l))
+		return 46;
+	cohort_cluster_close(c);
+	return 0;
+}
+
 START_TEST(long_node_and_host)
 {
 	/* a 64-character node id on a host with a 63-character name: the
@@ -1183,40 +1213,15 @@ START_TEST(long_node_and_host)
 	int status;
 
 	ck_assert_uint_eq(strlen(LONG_NODE), 64);
+	ck_assert_uint_eq(strlen(LONG_HOST), 63);
 	write_conf(FAST_CONF("lease"));
 	fflush(NULL);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		cohort_options o = COHORT_OPTIONS_INIT;
-		cohort_cluster *c;
-		cohort_lock *l;
-		char st[PATH_MAX];
-
-		if (unshare(CLONE_NEWUTS) ||
-		    sethostname(LONG_HOST, strlen(LONG_HOST)))
-			_exit(40);
-		if (strcmp(cohort__os_host(), LONG_HOST))
-			_exit(41);
-		if (snprintf(st, sizeof(st), "%s/state-long", dir) >=
-		    (int)sizeof(st))
-			_exit(39);
-		o.root = root;
-		o.node = LONG_NODE;
-		o.state = st;
-		if (cohort_cluster_open(&c, &o))
-			_exit(42);
-		if (cohort_lock_acquire(&l, c, "journal", 0))
-			_exit(43);
-		if (cohort_lock_check(l))
-			_exit(44);
-		usleep(200000); /* a few refreshes */
-		if (cohort_lock_check(l))
-			_exit(45);
-		if (cohort_lock_release(l))
-			_exit(46);
-		cohort_cluster_close(c);
-		_exit(0);
+		execl("/proc/self/exe", "test_lock", "--long-host-child", root,
+		      under(dir, "state-long"), (char *)NULL);
+		_exit(127);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status), "child died of signal %d",
@@ -1316,11 +1321,13 @@ static int make_run_dir(void)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	SRunner *sr;
 	int failed;
 
+	if (argc == 4 && !strcmp(argv[1], "--long-host-child"))
+		return long_host_main(argv[2], argv[3]);
 	if (make_run_dir())
 		return 1;
 	sr = srunner_create(lock_suite());

@@ -1922,12 +1922,37 @@ END_TEST
 
 /* ---- temp registry ------------------------------------------------------ */
 
-/* Fork a child that makes a temp file for 'target' and then does 'how'. */
+/*
+ * A fresh process (this program, exec'd: default signal dispositions, an
+ * empty registry) makes a temp file for 'target', writes its path to fd 3,
+ * and then exits, waits for a signal, or forgets the file and exits.
+ */
 enum child_end { END_EXIT, END_SIGTERM, END_DONE_EXIT };
+
+static int temp_child_main(const char *how, const char *target)
+{
+	char p[PATH_MAX];
+	int fd = -1;
+
+	if (cohort__os_temp_open(&fd, p, sizeof(p), target, 0644, "child"))
+		return 20;
+	if (cohort__os_write_full(fd, "partial", 7, p))
+		return 21;
+	if (write(3, p, strlen(p) + 1) < 0)
+		return 22;
+	close(3);
+	if (!strcmp(how, "done"))
+		cohort__os_temp_done(p);
+	if (!strcmp(how, "wait"))
+		for (;;)
+			pause();
+	exit(0); /* runs atexit handlers */
+}
 
 static void temp_child(enum child_end how, char *path, size_t size,
 		       int *status)
 {
+	static const char *const hows[] = { "exit", "wait", "done" };
 	int pfd[2];
 	pid_t pid;
 	ssize_t n;
@@ -1937,26 +1962,12 @@ static void temp_child(enum child_end how, char *path, size_t size,
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		char p[PATH_MAX];
-		int fd = -1;
-
 		close(pfd[0]);
-		/* an ordinary process: default signal dispositions */
-		signal(SIGTERM, SIG_DFL);
-		if (cohort__os_temp_open(&fd, p, sizeof(p), at("target"), 0644,
-					 "child"))
-			_exit(20);
-		if (cohort__os_write_full(fd, "partial", 7, p))
-			_exit(21);
-		if (write(pfd[1], p, strlen(p) + 1) < 0)
-			_exit(22);
-		close(pfd[1]);
-		if (how == END_DONE_EXIT)
-			cohort__os_temp_done(p);
-		if (how == END_SIGTERM)
-			for (;;)
-				pause();
-		exit(0); /* runs atexit handlers */
+		if (dup2(pfd[1], 3) != 3)
+			_exit(126);
+		execl("/proc/self/exe", "test_os", "--temp-child", hows[how],
+		      at("target"), (char *)NULL);
+		_exit(127);
 	}
 	close(pfd[1]);
 	memset(path, 0, size);
@@ -2352,6 +2363,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "--fault-env-child"))
 		return fault_env_child(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "--temp-child"))
+		return temp_child_main(argv[2], argv[3]);
 	if (make_run_dir())
 		return 1;
 	sr = srunner_create(os_suite());

@@ -18,6 +18,7 @@
 #
 # BUILD=build bash tests/cluster/init.sh
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/cluster/lib.sh
 . "$HERE/lib.sh"
 
 NODECLAIM=${NODECLAIM:-$BUILD/tests/helpers/nodeclaim}

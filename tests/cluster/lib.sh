@@ -19,7 +19,8 @@
 #	tap_check "what it checks" cmd... "ok N - ..." or "not ok N - ..."
 #	tap_ok / tap_fail DESC [DETAIL...] / tap_is DESC GOT WANT / tap_bail
 #	wait_for SECONDS cmd...           poll until cmd succeeds
-#	view_kill N / view_mount N        lose view vN's mount / bring it back
+#	view_kill N                       lose view vN's mount (ENOTCONN)
+#	view_unmount N; view_mount N      and bring it back
 #
 # Layout under $T (mktemp -d):
 #	shared/          the "server" folder; shared/root is the cluster root
@@ -169,8 +170,10 @@ is_mounted() {
 	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
 }
 
+# view_unmount N|PATH
 view_unmount() {
 	local v=$1 i
+	[[ "$v" =~ ^[0-9]+$ ]] && v=$T/v$v
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		is_mounted "$v" || return 0
 		fusermount3 -u "$v" 2>/dev/null ||

@@ -20,6 +20,7 @@
 #
 # BUILD=build bash tests/cluster/lock.sh   (LOCK_ITERS per slot, default 50)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/cluster/lib.sh
 . "$HERE/lib.sh"
 
 need_prog "$LOCKCOUNTER" "tests/helpers/lockcounter"
