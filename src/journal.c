@@ -4,6 +4,7 @@
  * crash-safety argument are at the top of cohort/journal.h and in NOTES.md.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 #include "os/os.h"
 
 #define READ_CHUNK (1u << 20)
+
+struct group;
 #define SEGS_CACHE 64
 
 struct seg_cache {
@@ -44,6 +47,11 @@ struct cohort_journal {
 	size_t rcap;
 	struct seg_cache segs[SEGS_CACHE];
 	unsigned int nsegs;
+	/* group commit of appends from several threads */
+	pthread_mutex_t gc_mu;
+	pthread_cond_t gc_cv;
+	struct group *gc_queue;
+	int gc_busy;
 };
 
 /* ---- little-endian fields ----------------------------------------------- */
@@ -331,6 +339,8 @@ int cohort_journal_open(cohort_journal **out, cohort_cluster *c)
 		return rc;
 	}
 	(void)cohort__os_watch(&j->watch_fd, j->head_path);
+	pthread_mutex_init(&j->gc_mu, NULL);
+	pthread_cond_init(&j->gc_cv, NULL);
 	*out = j;
 	return 0;
 }
@@ -344,6 +354,8 @@ void cohort_journal_close(cohort_journal *j)
 	cohort__os_close_quiet(j->watch_fd);
 	free(j->wbuf);
 	free(j->rbuf);
+	pthread_mutex_destroy(&j->gc_mu);
+	pthread_cond_destroy(&j->gc_cv);
 	free(j);
 }
 
@@ -554,20 +566,36 @@ static int check_entries(const cohort_entry *e, size_t n, size_t node_len,
 	return 0;
 }
 
-int cohort_journal_append(cohort_journal *j, const cohort_entry *e, size_t n,
-			  uint64_t *first_rev)
+/*
+ * One commit of one or more appends ('groups'), all under one lock, one
+ * write and one fdatasync.  Each group's last record carries the
+ * last-of-commit flag, so recovery keeps or cuts whole groups.
+ */
+struct group {
+	const cohort_entry *e;
+	size_t n;
+	size_t bytes;
+	uint64_t first;
+	int rc;
+	int done;
+	char err[512];
+	struct group *next;
+};
+
+static int commit_groups(cohort_journal *j, struct group *groups)
 {
 	cohort_cluster *c = j->c;
 	struct cohort__head h;
 	cohort_lock *l = NULL;
-	size_t total = 0, i, off = 0;
+	struct group *gp;
+	size_t total = 0, off = 0, i, count = 0;
 	int64_t now = cohort__os_wall_ms();
 	int rc, r2;
 
-	if ((rc = cohort__need_node(c)))
-		return rc;
-	if ((rc = check_entries(e, n, strlen(c->node), &total)))
-		return rc;
+	for (gp = groups; gp; gp = gp->next) {
+		total += gp->bytes;
+		count += gp->n;
+	}
 	if (total > j->wcap) {
 		unsigned char *g = realloc(j->wbuf, total);
 
@@ -589,10 +617,30 @@ int cohort_journal_append(cohort_journal *j, const cohort_entry *e, size_t n,
 	if (h.off > JSEG_HDR && h.off + total > (uint64_t)j->segment_size &&
 	    (rc = rollover(j, &h, l)))
 		goto out;
-	for (i = 0; i < n; i++)
-		off += cohort__rec_encode(j->wbuf + off, h.rev + 1 + i, now,
-					  c->node, e[i].type ? e[i].type : "data",
-					  e[i].data, e[i].len, i == n - 1);
+	/* recover_tail() may have used the buffer: encode after it. */
+	if (total > j->wcap) {
+		unsigned char *g = realloc(j->wbuf, total);
+
+		if (!g) {
+			rc = cohort__error(COHORT_ERROR, "out of memory");
+			goto out;
+		}
+		j->wbuf = g;
+		j->wcap = total;
+	}
+	{
+		uint64_t rev = h.rev + 1;
+
+		for (gp = groups; gp; gp = gp->next) {
+			gp->first = rev;
+			for (i = 0; i < gp->n; i++)
+				off += cohort__rec_encode(
+					j->wbuf + off, rev++, now, c->node,
+					gp->e[i].type ? gp->e[i].type : "data",
+					gp->e[i].data, gp->e[i].len,
+					i == gp->n - 1);
+		}
+	}
 	/* Check before the write too: a holder that paused past its lease
 	 * must not write over its successor's records. */
 	if ((rc = cohort_lock_check(l)))
@@ -612,17 +660,66 @@ int cohort_journal_append(cohort_journal *j, const cohort_entry *e, size_t n,
 	}
 	if ((rc = cohort_lock_check(l)))
 		goto out;
-	h.rev += n;
+	h.rev += count;
 	h.off += total;
-	if ((rc = head_publish(j, &h)))
-		goto out;
-	if (first_rev)
-		*first_rev = h.rev - n + 1;
+	rc = head_publish(j, &h);
 out:
 	r2 = cohort_lock_release(l);
 	if (!rc && r2) /* committed; the lease trouble came after */
 		cohort__error_clear();
 	return rc;
+}
+
+int cohort_journal_append(cohort_journal *j, const cohort_entry *e, size_t n,
+			  uint64_t *first_rev)
+{
+	struct group me, *batch, *gp, **tail;
+	int rc;
+
+	if ((rc = cohort__need_node(j->c)))
+		return rc;
+	memset(&me, 0, sizeof(me));
+	if ((rc = check_entries(e, n, strlen(j->c->node), &me.bytes)))
+		return rc;
+	me.e = e;
+	me.n = n;
+
+	/* Group commit: while one thread commits, others queue; the next
+	 * leader commits everything queued with one write and one sync. */
+	pthread_mutex_lock(&j->gc_mu);
+	for (tail = &j->gc_queue; *tail; tail = &(*tail)->next)
+		;
+	*tail = &me;
+	while (!me.done && j->gc_busy)
+		pthread_cond_wait(&j->gc_cv, &j->gc_mu);
+	if (me.done) {
+		pthread_mutex_unlock(&j->gc_mu);
+		goto done;
+	}
+	j->gc_busy = 1;
+	batch = j->gc_queue;
+	j->gc_queue = NULL;
+	pthread_mutex_unlock(&j->gc_mu);
+
+	rc = commit_groups(j, batch);
+
+	pthread_mutex_lock(&j->gc_mu);
+	for (gp = batch; gp; gp = gp->next) {
+		gp->rc = rc;
+		if (rc)
+			snprintf(gp->err, sizeof(gp->err), "%s",
+				 cohort_error_last());
+		gp->done = 1;
+	}
+	j->gc_busy = 0;
+	pthread_cond_broadcast(&j->gc_cv);
+	pthread_mutex_unlock(&j->gc_mu);
+done:
+	if (me.rc)
+		return cohort__error(me.rc, "%s", me.err);
+	if (first_rev)
+		*first_rev = me.first;
+	return 0;
 }
 
 /* ---- reading ------------------------------------------------------------ */

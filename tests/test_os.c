@@ -1974,7 +1974,7 @@ static void temp_child(enum child_end how, char *path, size_t size,
 	n = read(pfd[0], path, size - 1);
 	close(pfd[0]);
 	ck_assert_int_gt(n, 0);
-	ck_assert_msg(!strncmp(path, dir, strlen(dir)), "temp '%s'", path);
+	ck_assert_msg(!strncmp(path, dir, strlen(dir)), "temp '%s' n=%d c0=%d c1=%d", path, (int)n, path[0], path[1]);
 	if (how == END_SIGTERM) {
 		ck_assert(exists(path)); /* it is there while the child runs */
 		ck_assert_int_eq(kill(pid, SIGTERM), 0);

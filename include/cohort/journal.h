@@ -74,7 +74,13 @@ typedef struct cohort_record {
 /* Return 0 to go on; anything else stops the walk and is returned. */
 typedef int (*cohort_record_fn)(const cohort_record *r, void *arg);
 
-/* Open the journal of an open cluster; '*out' is closed with _close. */
+/*
+ * Open the journal of an open cluster; '*out' is closed with _close.  A
+ * handle is used by one thread at a time, except cohort_journal_append(),
+ * which many threads may call at once: appends that wait while another
+ * commits are committed together (one write, one fdatasync), each still
+ * all-or-nothing and with consecutive revisions.
+ */
 int cohort_journal_open(cohort_journal **out, cohort_cluster *c);
 void cohort_journal_close(cohort_journal *j);
 

@@ -146,6 +146,15 @@ killer() {
 	done
 }
 
+# none_alive PID...: true when none of the processes runs any more.
+none_alive() {
+	local p
+	for p in "$@"; do
+		kill -0 "$p" 2>/dev/null && return 1
+	done
+	return 0
+}
+
 stress_test() {
 	local dir=$W/stress end p pids=() tags=() kpid t0 t1 n head bad dups
 	local acked killed kept nrec f
@@ -163,8 +172,7 @@ stress_test() {
 	bg_start killer "$dir" "${tags[@]}"
 	kpid=$BG_PID
 	# Appends end on their own; the time limit only guards a hang.
-	if ! wait_for $((STRESS_S + 60)) eval \
-		'for p in "${pids[@]}"; do kill -0 $p 2>/dev/null && exit 1; done; exit 0'; then
+	if ! wait_for $((STRESS_S + 60)) none_alive "${pids[@]}"; then
 		echo "appenders still running $((STRESS_S + 60)) s after the start" \
 			>>"$dir/errors"
 	fi
@@ -419,7 +427,10 @@ start_watch() {
 	mkdir -p "$dir"
 	rm -f "$dir/fifo"
 	mkfifo "$dir/fifo"
-	bg_start stamp <"$dir/fifo" >"$dir/stamped"
+	# Not bg_start: the redirection must happen in the background process
+	# (opening a FIFO blocks until its other end is opened).
+	stamp <"$dir/fifo" >"$dir/stamped" &
+	CLUSTER_PIDS+=("$!")
 	bg_start "$COHORT" --root "$(node_root "$id")" --node "$id" \
 		--state "$(node_state "$id")" watch --json --poll-ms "$poll" \
 		>"$dir/fifo" 2>"$dir/watch.err"
@@ -585,13 +596,15 @@ kill_test() {
 
 kill_tests() {
 	# Before any record is written: while taking the lock (the lease's
-	# temporary file, then its link), and while reading the head.
+	# temporary file, then its link), and holding it, reading the head
+	# (reads 1-2 are cohort.id).
 	kill_test write:1:kill w1 strict
 	kill_test link:1:kill l1 strict
-	kill_test read:2:kill r2 strict
+	kill_test read:3:kill r3 strict
 	# Records written, not yet synced: a whole commit may be kept by the
 	# next writer (it cannot tell), never a part of one.
 	kill_test fsync:1:kill f1 may-keep
+	# The second write: the records, or a lease refresh before them.
 	kill_test write:2:kill w2 may-keep
 	# append renames nothing: 'rename:1:kill' must not fire, the append
 	# succeeds.
