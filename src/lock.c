@@ -210,16 +210,22 @@ static int take_flock(cohort_lock *l, int64_t deadline)
 	char dir[PATH_MAX];
 	int rc, round = 0;
 
-	rc = cohort__state_path(dir, sizeof(dir), l->c, "locks");
-	if (!rc)
-		rc = cohort__os_mkdir_p(dir, cohort__dir_mode(l->c));
-	if (!rc)
-		rc = cohort__state_path(l->flock_path, sizeof(l->flock_path),
-					l->c, "locks/%s.flock", l->name);
+	rc = cohort__state_path(l->flock_path, sizeof(l->flock_path), l->c,
+				"locks/%s.flock", l->name);
 	if (!rc)
 		rc = cohort__os_open(&l->flock_fd, l->flock_path,
 				     O_RDWR | O_CREAT | O_NOFOLLOW,
 				     cohort__file_mode(l->c));
+	if (rc == COHORT_ENOTFOUND) { /* first lock of this node */
+		cohort__error_clear();
+		rc = cohort__state_path(dir, sizeof(dir), l->c, "locks");
+		if (!rc)
+			rc = cohort__os_mkdir_p(dir, cohort__dir_mode(l->c));
+		if (!rc)
+			rc = cohort__os_open(&l->flock_fd, l->flock_path,
+					     O_RDWR | O_CREAT | O_NOFOLLOW,
+					     cohort__file_mode(l->c));
+	}
 	if (rc)
 		return rc;
 	for (;;) {
@@ -482,7 +488,16 @@ int cohort_lock_acquire(cohort_lock **out, cohort_cluster *c,
 	if (l->refresh_ms < 1)
 		l->refresh_ms = 1;
 	pthread_mutex_init(&l->mu, NULL);
-	pthread_cond_init(&l->cv, NULL);
+	{
+		/* The refresher sleeps on the monotonic clock: a wall clock
+		 * step must not make it miss (or rush) refreshes. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&l->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	cohort__nonce(l->nonce);
 	if (timeout_ms < 0)
 		timeout_ms = (int)cohort__config_num(&c->cfg, "cluster",
