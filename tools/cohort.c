@@ -600,6 +600,9 @@ static int run_hook(const char *cmd, const cohort_record *r, int *status)
 		setenv("COHORT_TIME", when, 1);
 		if (dup2(pipefd[0], 0) < 0)
 			_exit(127);
+		/* Its own process group: a Ctrl-C meant for 'watch' lets the
+		 * record in hand finish instead of killing its hook. */
+		setpgid(0, 0);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
@@ -627,6 +630,7 @@ static int run_hook(const char *cmd, const cohort_record *r, int *status)
 }
 
 #define HOOK_FAILED 1000
+#define STOPPED 1001
 
 struct apply_ctx {
 	struct print_ctx p;
@@ -639,6 +643,8 @@ static int apply_cb(const cohort_record *r, void *arg)
 	struct apply_ctx *a = arg;
 	int status = 0;
 
+	if (stop_requested)
+		return STOPPED; /* the revision stays at the record before */
 	if (a->p.skip_own && a->p.self && !strcmp(r->node, a->p.self))
 		return 0;
 	if (!a->p.exec)
@@ -655,6 +661,8 @@ static int apply_cb(const cohort_record *r, void *arg)
 
 static int apply_result(int rc, struct apply_ctx *a)
 {
+	if (rc == STOPPED)
+		return 0;
 	if (rc == HOOK_FAILED) {
 		if (WIFEXITED(a->failed_status))
 			return fail("hook failed at revision %" PRIu64 " (exit "
