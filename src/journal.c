@@ -158,18 +158,35 @@ static int head_read_path(struct cohort__head *h, const char *path)
 	return 0;
 }
 
-static int head_publish(cohort_journal *j, struct cohort__head *h)
+/*
+ * Publish 'h' in the slot its sequence number picks.  '*written' (may be
+ * NULL) tells whether the slot reached the file: after that, readers may
+ * have seen it even if the sync failed.
+ */
+static int head_publish2(cohort_journal *j, struct cohort__head *h,
+			 int *written)
 {
 	unsigned char slot[JHEAD_SLOT];
 	int rc;
 
+	if (written)
+		*written = 0;
 	h->seq++;
 	cohort__head_encode(slot, h);
 	rc = cohort__os_pwrite_full(j->head_fd, slot, JHEAD_SLOT,
 				    (h->seq % 2) * JHEAD_SLOT, j->head_path);
-	if (!rc && j->head_sync)
+	if (rc)
+		return rc;
+	if (written)
+		*written = 1;
+	if (j->head_sync)
 		rc = cohort__os_fdatasync(j->head_fd, j->head_path);
 	return rc;
+}
+
+static int head_publish(cohort_journal *j, struct cohort__head *h)
+{
+	return head_publish2(j, h, NULL);
 }
 
 /* ---- segments ----------------------------------------------------------- */
@@ -658,11 +675,42 @@ static int commit_groups(cohort_journal *j, struct group *groups)
 		errno = saved;
 		goto out;
 	}
-	if ((rc = cohort_lock_check(l)))
+	if ((rc = cohort_lock_check(l))) {
+		/* The file may be someone else's now: touch nothing.  The
+		 * records are whole and durable, so the next writer keeps
+		 * them (step 2): say that the outcome is open. */
+		cohort__error_wrap(rc, "commit of %zu record(s) may still "
+				   "appear", count);
 		goto out;
-	h.rev += count;
-	h.off += total;
-	rc = head_publish(j, &h);
+	}
+	{
+		uint64_t old_off = h.off;
+
+		h.rev += count;
+		h.off += total;
+		int written;
+
+		if ((rc = head_publish2(j, &h, &written))) {
+			/* Not published: take the records back so that the
+			 * next writer does not publish a commit we reported
+			 * as failed.  If the slot was written, readers may
+			 * have applied it: then the records must stay. */
+			int saved = errno;
+			char msg[512];
+
+			snprintf(msg, sizeof(msg), "%s", cohort_error_last());
+			if (written)
+				cohort__error(rc, "%s; the commit of %zu record(s) "
+					      "may still appear", msg, count);
+			else if (cohort__os_ftruncate(j->seg_fd, old_off, j->seg_path) ||
+			    cohort__os_fdatasync(j->seg_fd, j->seg_path))
+				cohort__error(rc, "%s; the commit of %zu record(s) "
+					      "may still appear", msg, count);
+			else
+				cohort__error(rc, "%s", msg);
+			errno = saved;
+		}
+	}
 out:
 	r2 = cohort_lock_release(l);
 	if (!rc && r2) /* committed; the lease trouble came after */
