@@ -10,5 +10,6 @@
 #include "cohort/cluster.h"
 #include "cohort/lock.h"
 #include "cohort/journal.h"
+#include "cohort/store.h"
 
 #endif

@@ -1,0 +1,72 @@
+/*
+ * package.h - reading a package (jar, zip, xar, tar, tar.gz/bz2/xz) with
+ * libarchive: validation of every entry, refusal of hostile content, and
+ * its id, version and dependencies from its own metadata (internal).
+ *
+ * The whole file passes once, in order, through a sink, so the store hashes
+ * and copies it in the same pass that validates it.
+ */
+#ifndef COHORT_PACKAGE_H
+#define COHORT_PACKAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest metadata entry (MANIFEST.MF, XML descriptors) accepted. */
+#define COHORT__META_MAX (1u << 20)
+/* Largest expansion ratio of a metadata entry (zip bomb guard). */
+#define COHORT__META_RATIO 1000
+#define COHORT__PKG_ID_MAX 255
+#define COHORT__PKG_VERSION_MAX 127
+
+struct cohort__pkg_meta {
+	char id[COHORT__PKG_ID_MAX + 1];	     /* "" if none found */
+	char version[COHORT__PKG_VERSION_MAX + 1];  /* "" if none found */
+	char **deps;	  /* dependency ids (owned; cohort__pkg_meta_free) */
+	size_t ndeps;
+	char ext[16];	  /* file extension to materialize with: "jar", ... */
+	char source[32];  /* where the id came from: "extension.xed", ... */
+	uint64_t entries; /* entries read */
+};
+
+/* Called with each chunk of the file's raw bytes, in order; non-zero
+ * aborts the inspection and is returned. */
+typedef int (*cohort__pkg_sink)(const void *buf, size_t len, void *arg);
+
+/*
+ * Read the whole package from 'fd' (at offset 0), reading every entry's
+ * data so that truncation and CRC damage are found; refuse entries with
+ * absolute paths, '..' components, or links pointing outside; refuse a
+ * metadata entry over COHORT__META_MAX or expanding more than
+ * COHORT__META_RATIO times.  'name' (the file name as given by the user)
+ * hints the extension.  Every byte of the file, including any past the
+ * archive's end, goes through 'sink' (may be NULL) exactly once.
+ * Returns 0, or COHORT_EINVAL with a message that says why the package is
+ * refused (naming the entry), or an I/O error.  Missing id/version are not
+ * an error here: the caller decides (--id/--version).
+ */
+int cohort__pkg_inspect(struct cohort__pkg_meta *m, int fd, const char *name,
+			cohort__pkg_sink sink, void *arg);
+void cohort__pkg_meta_free(struct cohort__pkg_meta *m);
+
+/*
+ * The metadata parsers, on an entry's bytes (for tests and fuzzing).  Each
+ * fills what it finds and leaves the rest; returns 0, or COHORT_EINVAL for
+ * malformed input (message says what).
+ */
+int cohort__parse_manifest(struct cohort__pkg_meta *m, const char *text,
+			   size_t len);
+int cohort__parse_xed(struct cohort__pkg_meta *m, const char *xml, size_t len);
+int cohort__parse_package_xml(struct cohort__pkg_meta *m, const char *xml,
+			      size_t len);
+int cohort__parse_rhq_plugin(struct cohort__pkg_meta *m, const char *xml,
+			     size_t len);
+
+/*
+ * 1 if 's' is safe as an id, version or namespace and as a file-name
+ * component: 1-255 of A-Za-z0-9._:+~@- , not starting with '.' or '-',
+ * no "..".  (XWiki ids look like "org.xwiki.contrib:foo".)
+ */
+int cohort__pkg_name_valid(const char *s, size_t max);
+
+#endif
