@@ -571,11 +571,18 @@ static int commit_record(cohort_store *s, struct index *ix, const char *type,
 	if ((rc = cohort_journal_append(s->j, &e, 1, &rev)))
 		return rc;
 	ix->rev = rev;
-	/* The snapshot is a cache: a failure here loses nothing (readers
-	 * replay the journal from the older snapshot). */
+	return 0;
+}
+
+/*
+ * Refresh the snapshot after a commit, 'ix' holding the change.  The
+ * snapshot is a cache of the journal: a failure here loses nothing
+ * (readers replay the journal from the older snapshot).
+ */
+static void snapshot_refresh(cohort_store *s, const struct index *ix)
+{
 	if (snapshot_write(s, ix))
 		cohort__error_clear();
-	return 0;
 }
 
 int cohort_store_install(cohort_store *s, const char *path,
@@ -591,7 +598,6 @@ int cohort_store_install(cohort_store *s, const char *path,
 	cohort_lock *l = NULL;
 	struct cohort__stat st;
 	int fd = -1, rc, have_tmp = 0, have_ix = 0;
-	size_t i;
 
 	memset(&meta, 0, sizeof(meta));
 	memset(&p, 0, sizeof(p));
@@ -717,10 +723,10 @@ int cohort_store_install(cohort_store *s, const char *path,
 		if (!rc) {
 			p.rev = ix.rev;
 			p.installed_ms = cohort__os_wall_ms();
-			if (!(rc = copy_package(&copy, &p)) &&
-			    !(rc = index_put(&ix, &copy)) && snapshot_write(s, &ix))
-				cohort__error_clear();
-			rc = 0;
+			if (copy_package(&copy, &p) == 0 &&
+			    index_put(&ix, &copy) == 0)
+				snapshot_refresh(s, &ix);
+			cohort__error_clear();
 		}
 	}
 	if (!rc && out) {
@@ -748,7 +754,6 @@ out:
 	cohort__os_close_quiet(fd);
 	cohort__pkg_meta_free(&meta);
 	cohort_package_clear(&p);
-	(void)i;
 	return rc;
 }
 
@@ -812,6 +817,8 @@ int cohort_store_uninstall(cohort_store *s, const char *ns, const char *id,
 		index_remove(&ix, (size_t)at);
 		rc = commit_record(s, &ix, "store.uninstall", j);
 		json_object_put(j);
+		if (!rc)
+			snapshot_refresh(s, &ix);
 	}
 out:
 	index_free(&ix);
