@@ -362,7 +362,8 @@ static int replay_one(const cohort_record *r, void *arg)
 		if (package_parse(&p, r->data, r->len, 1))
 			goto bad;
 		p.rev = r->rev;
-		p.installed_ms = r->time_ms;
+		if (!p.installed_ms)
+			p.installed_ms = r->time_ms;
 		return index_put(rp->ix, &p);
 	}
 	if (!strcmp(r->type, "store.uninstall")) {
@@ -711,10 +712,11 @@ int cohort_store_install(cohort_store *s, const char *path,
 		goto out;
 	}
 	{
-		json_object *j = package_json(&p, 1);
+		json_object *j;
 		cohort_package copy;
 
-		json_object_object_del(j, "installed");
+		p.installed_ms = cohort__os_wall_ms();
+		j = package_json(&p, 1);
 		json_object_object_del(j, "rev");
 		rc = commit_record(s, &ix, "store.install", j);
 		json_object_put(j);
@@ -722,7 +724,6 @@ int cohort_store_install(cohort_store *s, const char *path,
 		 * package in it. */
 		if (!rc) {
 			p.rev = ix.rev;
-			p.installed_ms = cohort__os_wall_ms();
 			if (copy_package(&copy, &p) == 0 &&
 			    index_put(&ix, &copy) == 0)
 				snapshot_refresh(s, &ix);
