@@ -802,3 +802,68 @@ int cohort_node_list(cohort_node_info **out, size_t *count, cohort_cluster *c)
 	*count = n;
 	return 0;
 }
+
+/* ---- read-only mode ----------------------------------------------------- */
+
+int cohort_node_mode(cohort_cluster *c, int *readonly, char *reason,
+		     size_t size)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len;
+	int rc;
+
+	*readonly = 0;
+	if (reason && size)
+		reason[0] = '\0';
+	if (!c->node)
+		return 0;
+	if ((rc = cohort__state_path(path, sizeof(path), c, "mode")))
+		return rc;
+	rc = cohort__os_read_file(&text, &len, path, 4096);
+	if (rc == COHORT_ENOTFOUND) {
+		cohort__error_clear();
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (!strncmp(text, "ro", 2) && (text[2] == '\n' || text[2] == ' ' ||
+					 !text[2])) {
+		*readonly = 1;
+		if (reason && size) {
+			const char *r = text[2] ? text + 3 : "";
+
+			snprintf(reason, size, "%.*s", (int)strcspn(r, "\n"), r);
+		}
+	}
+	free(text);
+	return 0;
+}
+
+int cohort_node_set_mode(cohort_cluster *c, int readonly, const char *reason)
+{
+	char path[PATH_MAX], text[1100];
+	int rc, n;
+
+	if ((rc = cohort__need_node(c)) ||
+	    (rc = cohort__state_path(path, sizeof(path), c, "mode")))
+		return rc;
+	n = snprintf(text, sizeof(text), "%s%s%.1000s\n", readonly ? "ro" : "rw",
+		     readonly && reason ? " " : "",
+		     readonly && reason ? reason : "");
+	return cohort__os_write_atomic(path, text, (size_t)n,
+				       cohort__file_mode(c), c->node);
+}
+
+int cohort__readonly_check(cohort_cluster *c)
+{
+	char reason[1024];
+	int ro, rc;
+
+	if ((rc = cohort_node_mode(c, &ro, reason, sizeof(reason))))
+		return rc;
+	if (ro)
+		return cohort__error(COHORT_EREADONLY,
+				     "node '%s' is read-only: %s", c->node,
+				     reason[0] ? reason : "(no reason given)");
+	return 0;
+}

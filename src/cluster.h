@@ -49,6 +49,9 @@ int cohort__journal_bounds(cohort_cluster *c, uint64_t *tail, uint64_t *head);
 /* Write this node's revision file (atomic replace). */
 int cohort__revision_write(cohort_cluster *c, uint64_t rev);
 
+/* COHORT_EREADONLY (with the reason) when this node is read-only. */
+int cohort__readonly_check(cohort_cluster *c);
+
 /* Simple "key value" line files: find 'key', copy its value. */
 int cohort__kv_get(const char *text, const char *key, char *out, size_t size);
 

@@ -729,6 +729,8 @@ int cohort_journal_append(cohort_journal *j, const cohort_entry *e, size_t n,
 	memset(&me, 0, sizeof(me));
 	if ((rc = check_entries(e, n, strlen(j->c->node), &me.bytes)))
 		return rc;
+	if ((rc = cohort__readonly_check(j->c)))
+		return rc;
 	me.e = e;
 	me.n = n;
 

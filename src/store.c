@@ -618,6 +618,8 @@ int cohort_store_install(cohort_store *s, const char *path,
 		return cohort__error(COHORT_EINVAL, "bad package version '%s'",
 				     o->pkg_version);
 	name = o->name ? o->name : base_name(path);
+	if ((rc = cohort__readonly_check(s->c)))
+		return rc;
 
 	/* One pass: validate, hash and copy into a temp file in the store. */
 	if ((rc = cohort__os_open(&fd, path, O_RDONLY, 0)))
@@ -774,6 +776,8 @@ int cohort_store_uninstall(cohort_store *s, const char *ns, const char *id,
 		return cohort__error(COHORT_EINVAL, "bad namespace '%s'", ns);
 	if (!cohort__pkg_name_valid(id, COHORT_PKG_ID_MAX))
 		return cohort__error(COHORT_EINVAL, "bad package id '%s'", id);
+	if ((rc = cohort__readonly_check(s->c)))
+		return rc;
 	if ((rc = cohort_lock_acquire(&l, s->c, "store", -1)))
 		return rc;
 	if ((rc = index_load(&ix, s)))

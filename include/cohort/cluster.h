@@ -128,6 +128,17 @@ int cohort_node_claim(cohort_cluster *c);
 int cohort_node_heartbeat(cohort_cluster *c);
 int cohort_node_release(cohort_cluster *c);
 
+/*
+ * This node's mode: read-write, or read-only with a reason (cut off from
+ * the root, or the main node is stale in 'static' priority mode).  It is
+ * kept in the node's state folder, so every process of the node sees it;
+ * while read-only, appends, installs and uninstalls of this node fail with
+ * COHORT_EREADONLY.  'reason' (may be NULL) gets the reason.
+ */
+int cohort_node_mode(cohort_cluster *c, int *readonly, char *reason,
+		     size_t size);
+int cohort_node_set_mode(cohort_cluster *c, int readonly, const char *reason);
+
 /* Information on a registered node, as read from the root. */
 typedef struct cohort_node_info {
 	char id[COHORT_NODE_ID_MAX + 1];
