@@ -11,5 +11,6 @@
 #include "cohort/lock.h"
 #include "cohort/journal.h"
 #include "cohort/store.h"
+#include "cohort/job.h"
 
 #endif

@@ -43,11 +43,19 @@ const struct cohort__key cohort__keys[] = {
 	{ "journal", "head_sync", "auto", KIND_ENUM, "auto|always|never",
 	  "fdatasync the head file after publishing (auto: on NFS only, where "
 	  "the client caches writes until a sync)" },
+	{ "cluster", "priority_mode", "dynamic", KIND_ENUM, "dynamic|static",
+	  "static: while the main (highest-priority) node is stale the other "
+	  "nodes are read-only; dynamic: they stay read-write" },
+	{ "node", "heartbeat_timeout", "5s", KIND_DURATION, NULL,
+	  "a heartbeat write that fails or takes longer makes 'cohort node' "
+	  "switch this node to read-only until the root answers again" },
 	{ "node", "priority", "50", KIND_INT, "0-100",
 	  "this node's priority; the highest live node is the main node" },
 };
 
 const unsigned int cohort__nkeys = sizeof(cohort__keys) / sizeof(cohort__keys[0]);
+_Static_assert(sizeof(cohort__keys) / sizeof(cohort__keys[0]) <= 64,
+	       "struct cohort__config holds 64 keys");
 
 int cohort_config_key(unsigned int i, const char **section, const char **key,
 		      const char **def, const char **doc)

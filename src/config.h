@@ -20,8 +20,8 @@ extern const struct cohort__key cohort__keys[];
 extern const unsigned int cohort__nkeys;
 
 struct cohort__config {
-	char *value[32];   /* set values (owned), NULL: default */
-	int64_t num[32];   /* parsed numbers, for the numeric kinds */
+	char *value[64];   /* set values (owned), NULL: default */
+	int64_t num[64];   /* parsed numbers, for the numeric kinds */
 };
 
 /* Defaults, then 'path' if it exists (absent is fine). */
