@@ -364,6 +364,30 @@ static int break_lease(cohort_lock *l, const char *seen, size_t seen_len,
 	return 0;
 }
 
+/* How long ago, by the file server's clock, 'st' was modified; -1 if the
+ * server's time cannot be had. */
+static int64_t lease_server_age_ms(cohort_lock *l, const struct cohort__stat *st)
+{
+	char target[PATH_MAX], tmp[PATH_MAX];
+	struct cohort__stat now;
+	int fd, rc;
+
+	if (cohort__root_path(target, sizeof(target), l->c, "locks/clock") ||
+	    cohort__os_temp_open(&fd, tmp, sizeof(tmp), target, 0600,
+				 l->c->node)) {
+		cohort__error_clear();
+		return -1;
+	}
+	rc = cohort__os_fstat(&now, fd, tmp);
+	cohort__os_close_quiet(fd);
+	(void)cohort__os_unlink(tmp);
+	cohort__os_temp_done(tmp);
+	cohort__error_clear();
+	if (rc)
+		return -1;
+	return (now.mtime_ns - st->mtime_ns) / 1000000;
+}
+
 static int take_lease(cohort_lock *l, int64_t deadline)
 {
 	char content[LEASE_SIZE], seen[LEASE_SIZE + 1] = "", brk[PATH_MAX];
@@ -409,6 +433,17 @@ static int take_lease(cohort_lock *l, int64_t deadline)
 			seen_ino = st.ino;
 			seen_since = cohort__os_mono_ms();
 			lease_parse(&v, now, len);
+			/* A lease that has not changed for a long time by the
+			 * file server's own clock (its mtime against the mtime
+			 * of a file we just created) is stale already: a
+			 * waiter with a short timeout need not watch it for
+			 * the whole interval.  Both times are the server's. */
+			{
+				int64_t age = lease_server_age_ms(l, &st);
+
+				if (age >= stale_ms)
+					seen_since -= stale_ms;
+			}
 		}
 		if (holder_dead_here(&v) ||
 		    cohort__os_mono_ms() - seen_since >= stale_ms) {

@@ -35,7 +35,10 @@
  * it before it commits; the remaining window is the time between
  * cohort_lock_check() and the single write that commits (see NOTES.md).
  * A lease left by a dead process of this very host and boot is broken at
- * once (its pid is gone).
+ * once (its pid is gone), and so is one whose mtime is older than that
+ * interval by the file server's clock (compared with the mtime of a file
+ * the waiter just created: two readings of one clock), so that a waiter
+ * with a short timeout (run-once) still gets past a dead holder.
  */
 #ifndef COHORT_LOCK_H
 #define COHORT_LOCK_H
