@@ -16,6 +16,14 @@
 #define COHORT__META_MAX (1u << 20)
 /* Largest expansion ratio of a metadata entry (zip bomb guard). */
 #define COHORT__META_RATIO 1000
+/* A whole package is refused once its entries' data passes this many
+ * bytes while expanding more than COHORT__PKG_RATIO times the file bytes
+ * read so far (a decompression bomb in any entry, or a bzip2/xz stream
+ * around a tar). */
+#define COHORT__PKG_RATIO 1000
+#define COHORT__PKG_RATIO_FLOOR (64ull << 20)
+/* Most entries a package may have (each costs memory while checking). */
+#define COHORT__PKG_ENTRIES_MAX (1u << 20)
 #define COHORT__PKG_ID_MAX 255
 #define COHORT__PKG_VERSION_MAX 127
 
@@ -27,6 +35,7 @@ struct cohort__pkg_meta {
 	char ext[16];	  /* file extension to materialize with: "jar", ... */
 	char source[32];  /* where the id came from: "extension.xed", ... */
 	uint64_t entries; /* entries read */
+	uint64_t bytes;	  /* bytes of the file (all passed through the sink) */
 };
 
 /* Called with each chunk of the file's raw bytes, in order; non-zero

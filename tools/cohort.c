@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <resolv.h>
 #include <signal.h>
@@ -432,6 +433,9 @@ static int cmd_append(int argc, char **argv)
 	if (!cohort_node_id_valid(type))
 		return usage_error("append", "bad record type '%s': use 1-64 of "
 				   "A-Za-z0-9._- not starting with '.'", type);
+	if (!strncmp(type, "store.", 6))
+		return usage_error("append", "record types 'store.*' are the "
+				   "extension store's: use 'cohort install'");
 	if ((rc = open_cluster(&c, 1)))
 		return rc;
 	if (optind < argc && strcmp(argv[optind], "-")) {
@@ -799,9 +803,10 @@ static int cmd_watch(int argc, char **argv)
 
 static const char status_help[] =
 	"usage: cohort status [--json]\n"
-	"The cluster id, head and tail revisions, this node's mode (rw or ro)\n"
-	"and every registered node: revision, lag, state (live, stale, retired),\n"
-	"heartbeat age (file server time) and priority.\n";
+	"The cluster id, head and tail revisions, this node's mode (rw or ro,\n"
+	"with --node), every registered node (revision, lag, state: live, stale\n"
+	"or retired, heartbeat age by the file server's clock, priority) and\n"
+	"the last run of each run-once job.\n";
 
 static int cmd_status(int argc, char **argv)
 {
@@ -810,10 +815,12 @@ static int cmd_status(int argc, char **argv)
 	cohort_cluster *c = NULL;
 	cohort_journal *j = NULL;
 	cohort_node_info *nodes = NULL;
-	size_t n = 0, i;
+	cohort_job_info *jobs = NULL;
+	size_t n = 0, i, njobs = 0;
 	uint64_t tail = 0, head = 0;
 	int64_t stale_ms;
-	int ch, rc, json = 0;
+	int ch, rc, json = 0, ro = 0;
+	char reason[1024] = "";
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -832,6 +839,10 @@ static int cmd_status(int argc, char **argv)
 		rc = cohort_journal_bounds(j, &tail, &head);
 	if (!rc)
 		rc = cohort_node_list(&nodes, &n, c);
+	if (!rc)
+		rc = cohort_node_mode(c, &ro, reason, sizeof(reason));
+	if (!rc)
+		rc = cohort_job_list(&jobs, &njobs, c);
 	if (rc) {
 		rc = fail_lib(rc);
 		goto out;
@@ -842,7 +853,9 @@ static int cmd_status(int argc, char **argv)
 		json_object_object_add(o, "cluster", json_object_new_string(cohort_cluster_id(c)));
 		json_object_object_add(o, "head", json_object_new_int64((int64_t)head));
 		json_object_object_add(o, "tail", json_object_new_int64((int64_t)tail));
-		json_object_object_add(o, "mode", json_object_new_string("rw"));
+		json_object_object_add(o, "mode", json_object_new_string(ro ? "ro" : "rw"));
+		if (ro)
+			json_object_object_add(o, "mode_reason", json_object_new_string(reason));
 		json_object_object_add(o, "lock_mode", json_object_new_string(
 			cohort_lock_mode_name(cohort_lock_mode_effective(c))));
 		for (i = 0; i < n; i++) {
@@ -863,11 +876,29 @@ static int cmd_status(int argc, char **argv)
 			json_object_array_add(arr, e);
 		}
 		json_object_object_add(o, "nodes", arr);
+		arr = json_object_new_array();
+		for (i = 0; i < njobs; i++) {
+			json_object *e = json_object_new_object();
+			char t1[32], t2[32];
+
+			fmt_time(t1, jobs[i].start_ms);
+			fmt_time(t2, jobs[i].end_ms);
+			json_object_object_add(e, "name", json_object_new_string(jobs[i].name));
+			json_object_object_add(e, "node", json_object_new_string(jobs[i].node));
+			json_object_object_add(e, "start", json_object_new_string(t1));
+			json_object_object_add(e, "end", jobs[i].end_ms ?
+					       json_object_new_string(t2) : NULL);
+			json_object_object_add(e, "status", jobs[i].end_ms ?
+					       json_object_new_int(jobs[i].status) : NULL);
+			json_object_array_add(arr, e);
+		}
+		json_object_object_add(o, "jobs", arr);
 		print_json(o);
 	} else {
 		printf("cluster  %s\nhead     %" PRIu64 "\ntail     %" PRIu64
-		       "\nmode     rw\nlocks    %s\n", cohort_cluster_id(c), head,
-		       tail, cohort_lock_mode_name(cohort_lock_mode_effective(c)));
+		       "\nmode     %s%s%s\nlocks    %s\n", cohort_cluster_id(c), head,
+		       tail, ro ? "ro" : "rw", ro ? " - " : "", ro ? reason : "",
+		       cohort_lock_mode_name(cohort_lock_mode_effective(c)));
 		printf("%-20s %10s %8s %-8s %12s %8s\n", "NODE", "REVISION", "LAG",
 		       "STATE", "HEARTBEAT", "PRIORITY");
 		for (i = 0; i < n; i++) {
@@ -889,7 +920,720 @@ static int cmd_status(int argc, char **argv)
 	}
 out:
 	free(nodes);
+	free(jobs);
 	cohort_journal_close(j);
+	cohort_cluster_close(c);
+	return rc;
+}
+
+
+/* ---- extension store ---------------------------------------------------- */
+
+static const char install_help[] =
+	"usage: cohort install [--namespace NS] [--dependency] [--force]\n"
+	"                      [--id ID --version V] FILE\n"
+	"Validate the package FILE (jar, zip, xar, tar, tar.gz/bz2/xz: every\n"
+	"entry is read; damaged or hostile packages are refused with the\n"
+	"reason), store its content once by hash and mark it installed; prints\n"
+	"'ID VERSION'.  Id, version and dependencies come from the package's own\n"
+	"metadata (META-INF/extension.xed, package.xml, META-INF/rhq-plugin.xml,\n"
+	"META-INF/MANIFEST.MF) unless --id/--version are given.  Installing\n"
+	"another version of an installed id upgrades it.\n"
+	"  --namespace NS  install into NS (default: the root namespace, which\n"
+	"                  applies to every namespace)\n"
+	"  --dependency    mark it installed as a dependency\n"
+	"  --force         install even if its dependencies are not installed\n";
+
+static int cmd_install(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		HELP_OPT, { "namespace", required_argument, NULL, 'N' },
+		{ "dependency", no_argument, NULL, 'd' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "version", required_argument, NULL, 'v' }, { 0, 0, 0, 0 } };
+	cohort_install_options io = COHORT_INSTALL_OPTIONS_INIT;
+	cohort_cluster *c = NULL;
+	cohort_store *st = NULL;
+	cohort_package p;
+	int ch, rc;
+
+	memset(&p, 0, sizeof(p));
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(install_help, stdout); return 0;
+		case 'N': io.ns = optarg; break;
+		case 'd': io.dependency = 1; break;
+		case 'f': io.force = 1; break;
+		case 'i': io.id = optarg; break;
+		case 'v': io.pkg_version = optarg; break;
+		default: return usage_error("install", "bad option");
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error("install", "give one package FILE");
+	if ((rc = open_cluster(&c, 1)))
+		return rc;
+	rc = cohort_store_open(&st, c);
+	if (!rc)
+		rc = cohort_store_install(st, argv[optind], &io, &p);
+	if (rc)
+		rc = fail_lib(rc);
+	else
+		printf("%s %s\n", p.id, p.version);
+	cohort_package_clear(&p);
+	cohort_store_close(st);
+	cohort_cluster_close(c);
+	return rc;
+}
+
+static const char uninstall_help[] =
+	"usage: cohort uninstall [--namespace NS] [--force] ID\n"
+	"Mark the package ID uninstalled (in NS, or the root namespace).\n"
+	"Refused while another installed package depends on it, unless --force.\n";
+
+static int cmd_uninstall(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		HELP_OPT, { "namespace", required_argument, NULL, 'N' },
+		{ "force", no_argument, NULL, 'f' }, { 0, 0, 0, 0 } };
+	cohort_cluster *c = NULL;
+	cohort_store *st = NULL;
+	const char *ns = NULL;
+	int ch, rc, force = 0;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(uninstall_help, stdout); return 0;
+		case 'N': ns = optarg; break;
+		case 'f': force = 1; break;
+		default: return usage_error("uninstall", "bad option");
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error("uninstall", "give one package ID");
+	if ((rc = open_cluster(&c, 1)))
+		return rc;
+	rc = cohort_store_open(&st, c);
+	if (!rc)
+		rc = cohort_store_uninstall(st, ns, argv[optind], force);
+	if (rc)
+		rc = fail_lib(rc);
+	else
+		printf("uninstalled %s\n", argv[optind]);
+	cohort_store_close(st);
+	cohort_cluster_close(c);
+	return rc;
+}
+
+static const char list_help[] =
+	"usage: cohort list [--namespace NS] [--json]\n"
+	"Installed packages: all of them, or with --namespace those of NS and\n"
+	"of the root namespace.  'NAMESPACE ID VERSION [dependency]', or JSON\n"
+	"Lines with id, version, namespace (null: root), dependency, hash, size,\n"
+	"installed.\n";
+
+static int cmd_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		HELP_OPT, { "namespace", required_argument, NULL, 'N' },
+		{ "json", no_argument, NULL, 'j' }, { 0, 0, 0, 0 } };
+	cohort_cluster *c = NULL;
+	cohort_store *st = NULL;
+	cohort_package *v = NULL;
+	const char *ns = NULL;
+	size_t n = 0, i;
+	int ch, rc, json = 0;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(list_help, stdout); return 0;
+		case 'N': ns = optarg; break;
+		case 'j': json = 1; break;
+		default: return usage_error("list", "bad option");
+		}
+	}
+	if (optind != argc)
+		return usage_error("list", "unexpected argument '%s'", argv[optind]);
+	if ((rc = open_cluster(&c, 0)))
+		return rc;
+	rc = cohort_store_open(&st, c);
+	if (!rc)
+		rc = cohort_store_list(st, ns, &v, &n);
+	if (rc) {
+		rc = fail_lib(rc);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (json) {
+			json_object *o = json_object_new_object();
+			char when[32];
+
+			fmt_time(when, v[i].installed_ms);
+			json_object_object_add(o, "id", json_object_new_string(v[i].id));
+			json_object_object_add(o, "version", json_object_new_string(v[i].version));
+			json_object_object_add(o, "namespace", v[i].ns[0] ?
+					       json_object_new_string(v[i].ns) : NULL);
+			json_object_object_add(o, "dependency", json_object_new_boolean(v[i].dependency));
+			json_object_object_add(o, "hash", json_object_new_string(v[i].hash));
+			json_object_object_add(o, "size", json_object_new_int64((int64_t)v[i].size));
+			json_object_object_add(o, "installed", json_object_new_string(when));
+			print_json(o);
+		} else {
+			printf("%-16s %s %s%s\n", v[i].ns[0] ? v[i].ns : "(root)",
+			       v[i].id, v[i].version,
+			       v[i].dependency ? " dependency" : "");
+		}
+	}
+out:
+	cohort_package_list_free(v, n);
+	cohort_store_close(st);
+	cohort_cluster_close(c);
+	return rc;
+}
+
+static const char materialize_help[] =
+	"usage: cohort materialize DIR [--namespace NS]\n"
+	"Make DIR hold exactly the installed packages (with --namespace, those\n"
+	"of NS and of the root namespace), each as ID-VERSION.EXT, verified\n"
+	"against its hash, writing only what changed; files it did not place\n"
+	"are left alone.  Prints 'N added, N updated, N removed, N unchanged'.\n";
+
+static int cmd_materialize(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		HELP_OPT, { "namespace", required_argument, NULL, 'N' },
+		{ 0, 0, 0, 0 } };
+	cohort_materialize_stats ms;
+	cohort_cluster *c = NULL;
+	cohort_store *st = NULL;
+	const char *ns = NULL;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(materialize_help, stdout); return 0;
+		case 'N': ns = optarg; break;
+		default: return usage_error("materialize", "bad option");
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error("materialize", "give one folder DIR");
+	if ((rc = open_cluster(&c, 0)))
+		return rc;
+	rc = cohort_store_open(&st, c);
+	if (!rc)
+		rc = cohort_store_materialize(st, argv[optind], ns, &ms);
+	if (rc)
+		rc = fail_lib(rc);
+	else
+		printf("%lu added, %lu updated, %lu removed, %lu unchanged\n",
+		       ms.added, ms.updated, ms.removed, ms.unchanged);
+	cohort_store_close(st);
+	cohort_cluster_close(c);
+	return rc;
+}
+
+static const char cat_help[] =
+	"usage: cohort cat ID [--version V] [--namespace NS] [--offset N]\n"
+	"                  [--length N]\n"
+	"Write the package's bytes (or the range from --offset, --length bytes)\n"
+	"to standard output, after verifying the whole content against its\n"
+	"hash: a damaged package gives an error and no bytes.\n";
+
+static int cmd_cat(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		HELP_OPT, { "version", required_argument, NULL, 'v' },
+		{ "namespace", required_argument, NULL, 'N' },
+		{ "offset", required_argument, NULL, 'o' },
+		{ "length", required_argument, NULL, 'l' }, { 0, 0, 0, 0 } };
+	cohort_cluster *c = NULL;
+	cohort_store *st = NULL;
+	const char *version = NULL, *ns = NULL;
+	uint64_t offset = 0, length = 0;
+	cohort_package p;
+	int ch, rc;
+
+	memset(&p, 0, sizeof(p));
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(cat_help, stdout); return 0;
+		case 'v': version = optarg; break;
+		case 'N': ns = optarg; break;
+		case 'o':
+			if (parse_u64(&offset, optarg))
+				return usage_error("cat", "--offset takes a byte "
+						   "count, not '%s'", optarg);
+			break;
+		case 'l':
+			if (parse_u64(&length, optarg) || length == 0)
+				return usage_error("cat", "--length takes a byte "
+						   "count above 0, not '%s'", optarg);
+			break;
+		default: return usage_error("cat", "bad option");
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error("cat", "give one package ID");
+	if ((rc = open_cluster(&c, 0)))
+		return rc;
+	signal(SIGPIPE, SIG_IGN);
+	rc = cohort_store_open(&st, c);
+	if (!rc)
+		rc = cohort_store_find(st, ns, argv[optind], version, &p);
+	if (!rc)
+		rc = cohort_store_cat(st, &p, offset, length, STDOUT_FILENO);
+	if (rc)
+		rc = fail_lib(rc);
+	cohort_package_clear(&p);
+	cohort_store_close(st);
+	cohort_cluster_close(c);
+	return rc;
+}
+
+
+/* ---- operations: node, run-once ----------------------------------------- */
+
+static void logf_(const char *node, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void logf_(const char *node, const char *fmt, ...)
+{
+	char when[32];
+	va_list ap;
+
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		fmt_time(when, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	}
+	fprintf(stderr, "%s cohort node %s: ", when, node);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* The heartbeat runs in its own thread: a hung mount blocks it, and the
+ * watchdog (the main loop) sees that no beat finished in time. */
+struct beat {
+	cohort_cluster *c;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+	int64_t interval_ms;
+	int64_t last_ok;     /* monotonic ms of the last good beat */
+	int64_t started;     /* monotonic ms the beat in progress began, or 0 */
+	int failed;	     /* the last beat failed */
+	char err[512];
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *beat_thread(void *arg)
+{
+	struct beat *b = arg;
+
+	pthread_mutex_lock(&b->mu);
+	while (!b->stop) {
+		struct timespec ts;
+		int rc;
+
+		b->started = mono_ms();
+		pthread_mutex_unlock(&b->mu);
+		rc = cohort_node_heartbeat(b->c);
+		pthread_mutex_lock(&b->mu);
+		b->started = 0;
+		b->failed = rc != 0;
+		if (rc)
+			snprintf(b->err, sizeof(b->err), "%s", cohort_error_last());
+		else
+			b->last_ok = mono_ms();
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += b->interval_ms / 1000;
+		ts.tv_nsec += (b->interval_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (!b->stop)
+			pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+/* Is the root answering?  Fills 'why' when not. */
+static int beat_healthy(struct beat *b, int64_t timeout_ms, char *why,
+			size_t size)
+{
+	int ok = 1;
+
+	pthread_mutex_lock(&b->mu);
+	if (b->failed) {
+		snprintf(why, size, "the shared root does not answer: %s", b->err);
+		ok = 0;
+	} else if (b->started && mono_ms() - b->started > timeout_ms) {
+		snprintf(why, size, "the shared root does not answer: a heartbeat "
+			 "write has taken over %lld ms", (long long)timeout_ms);
+		ok = 0;
+	} else if (mono_ms() - b->last_ok > timeout_ms + b->interval_ms) {
+		snprintf(why, size, "the shared root does not answer: no heartbeat "
+			 "for %lld ms", (long long)(mono_ms() - b->last_ok));
+		ok = 0;
+	}
+	pthread_mutex_unlock(&b->mu);
+	return ok;
+}
+
+/*
+ * Priorities (eXo JCR): the main node is the registered, not retired node
+ * with the highest priority (ties: the smallest id).  In static mode the
+ * other nodes are read-only while it is stale.
+ */
+static int main_node_stale(cohort_cluster *c, char *why, size_t size)
+{
+	cohort_node_info *v = NULL;
+	int64_t stale = cohort_config_get_int(c, "cluster", "stale_after");
+	size_t n = 0, i, best = (size_t)-1;
+	int rc = 0;
+
+	if (strcmp(cohort_config_get(c, "cluster", "priority_mode"), "static"))
+		return 0;
+	if (cohort_node_list(&v, &n, c))
+		return 0; /* the cut-off check speaks for this */
+	for (i = 0; i < n; i++)
+		if (!v[i].retired &&
+		    (best == (size_t)-1 || v[i].priority > v[best].priority))
+			best = i;
+	if (best != (size_t)-1 && strcmp(v[best].id, cohort_cluster_node(c)) &&
+	    (v[best].heartbeat_age_ms < 0 || v[best].heartbeat_age_ms > stale)) {
+		snprintf(why, size, "the main node '%s' (priority %d) is stale "
+			 "(static priority mode)", v[best].id, v[best].priority);
+		rc = 1;
+	}
+	free(v);
+	return rc;
+}
+
+struct node_ctx {
+	struct apply_ctx a;
+	int store_changed;
+	uint64_t applied;
+};
+
+static int node_apply_cb(const cohort_record *r, void *arg)
+{
+	struct node_ctx *nc = arg;
+	int rc;
+
+	if (!strncmp(r->type, "store.", 6))
+		nc->store_changed = 1;
+	if (stop_requested)
+		return STOPPED;
+	if (!nc->a.p.exec) {
+		nc->applied++;
+		return 0;
+	}
+	if (nc->a.p.skip_own && !strcmp(r->node, nc->a.p.self)) {
+		nc->applied++;
+		return 0;
+	}
+	rc = apply_cb(r, &nc->a);
+	if (!rc) {
+		nc->applied++;
+		logf_(nc->a.p.self, "applied revision %" PRIu64 " (%s from %s)",
+		      r->rev, r->type, r->node);
+	}
+	return rc;
+}
+
+static const char node_help[] =
+	"usage: cohort node [--exec CMD] [--materialize DIR] [--namespace NS]\n"
+	"                   [--poll-ms N] [--priority N] [--skip-own]\n"
+	"Mount-and-go: join (or rejoin) this node, replay every record it missed\n"
+	"through CMD (as 'sync --exec'), materialize the installed packages into\n"
+	"DIR, then watch: new records go through CMD in order, store changes are\n"
+	"materialized as they land, and the node's heartbeat is written every\n"
+	"[cluster] heartbeat_interval.  When the root stops answering the node\n"
+	"turns read-only (appends and installs on it are refused) and back to\n"
+	"read-write once it has caught up again.  One line per action on\n"
+	"stderr; exits 0 on SIGTERM or SIGINT after the action in hand.\n";
+
+static int cmd_node(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		HELP_OPT, { "exec", required_argument, NULL, 'e' },
+		{ "materialize", required_argument, NULL, 'm' },
+		{ "namespace", required_argument, NULL, 'N' },
+		{ "poll-ms", required_argument, NULL, 'p' },
+		{ "priority", required_argument, NULL, 'P' },
+		{ "skip-own", no_argument, NULL, 's' }, { 0, 0, 0, 0 } };
+	cohort_join_options jo = COHORT_JOIN_OPTIONS_INIT;
+	struct node_ctx nc;
+	struct beat b;
+	cohort_cluster *c = NULL;
+	cohort_journal *j = NULL;
+	cohort_store *st = NULL;
+	const char *mdir = NULL, *ns = NULL, *self;
+	uint64_t poll_ms = 0, prio, rev = 0;
+	int64_t hb_timeout;
+	pthread_t thr;
+	int ch, rc, ro = 0, need_mat = 1, thr_started = 0;
+	char why[600] = "", reason[1024];
+	struct sigaction sa;
+
+	memset(&nc, 0, sizeof(nc));
+	memset(&b, 0, sizeof(b));
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(node_help, stdout); return 0;
+		case 'e': nc.a.p.exec = optarg; break;
+		case 'm': mdir = optarg; break;
+		case 'N': ns = optarg; break;
+		case 's': nc.a.p.skip_own = 1; break;
+		case 'p':
+			if (parse_u64(&poll_ms, optarg) || poll_ms < 1 ||
+			    poll_ms > 3600000)
+				return usage_error("node", "--poll-ms takes 1-3600000");
+			break;
+		case 'P':
+			if (parse_u64(&prio, optarg) || prio > 100)
+				return usage_error("node", "--priority takes 0-100");
+			jo.priority = (int)prio;
+			break;
+		default: return usage_error("node", "bad option");
+		}
+	}
+	if (optind != argc)
+		return usage_error("node", "unexpected argument '%s'", argv[optind]);
+	if ((rc = open_cluster(&c, 1)))
+		return rc;
+	self = cohort_cluster_node(c);
+	nc.a.p.self = self;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Hold the id for as long as we run. */
+	if ((rc = cohort_node_claim(c)) || (rc = cohort_node_join(c, &jo)) ||
+	    (rc = cohort_journal_open(&j, c)) ||
+	    (mdir && (rc = cohort_store_open(&st, c)))) {
+		rc = fail_lib(rc);
+		goto out;
+	}
+	if (poll_ms)
+		cohort_journal_set_poll_interval_ms(j, (int)poll_ms);
+	(void)cohort_journal_revision(j, &rev);
+	logf_(self, "joined cluster %s at revision %" PRIu64, cohort_cluster_id(c),
+	      rev);
+	/* A node starts read-write: the mode of a previous run is stale. */
+	(void)cohort_node_set_mode(c, 0, NULL);
+	hb_timeout = cohort_config_get_int(c, "node", "heartbeat_timeout");
+	b.c = c;
+	b.interval_ms = cohort_config_get_int(c, "cluster", "heartbeat_interval");
+	b.last_ok = mono_ms();
+	pthread_mutex_init(&b.mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&b.cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (pthread_create(&thr, NULL, beat_thread, &b) != 0) {
+		rc = fail("cannot start the heartbeat thread");
+		goto out;
+	}
+	thr_started = 1;
+
+	while (!stop_requested) {
+		int healthy = beat_healthy(&b, hb_timeout, why, sizeof(why));
+		uint64_t before = nc.applied;
+
+		if (healthy) {
+			rc = cohort_journal_apply(j, 1, node_apply_cb, &nc, NULL);
+			if (rc == STOPPED)
+				break;
+			if (rc == HOOK_FAILED) {
+				rc = apply_result(rc, &nc.a);
+				goto out;
+			}
+			if (rc == COHORT_ECORRUPT || rc == COHORT_EBEHIND) {
+				rc = fail_lib(rc);
+				goto out;
+			}
+			if (rc) {
+				healthy = 0;
+				snprintf(why, sizeof(why), "the shared root does not "
+					 "answer: %s", cohort_error_last());
+			}
+		}
+		if (healthy && mdir && (need_mat || nc.store_changed)) {
+			cohort_materialize_stats ms;
+
+			nc.store_changed = 0;
+			rc = cohort_store_materialize(st, mdir, ns, &ms);
+			if (rc) {
+				logf_(self, "materialize failed: %s", cohort_error_last());
+				if (rc != COHORT_ECORRUPT) {
+					healthy = 0;
+					snprintf(why, sizeof(why), "the shared root "
+						 "does not answer: %s",
+						 cohort_error_last());
+				}
+			} else {
+				need_mat = 0;
+				if (ms.added || ms.updated || ms.removed)
+					logf_(self, "materialized %s: %lu added, %lu "
+					      "updated, %lu removed, %lu unchanged",
+					      mdir, ms.added, ms.updated, ms.removed,
+					      ms.unchanged);
+			}
+		}
+		if (healthy && main_node_stale(c, why, sizeof(why)))
+			healthy = 0;
+		if (!healthy && !ro) {
+			ro = 1;
+			(void)cohort_node_set_mode(c, 1, why);
+			logf_(self, "read-only: %s", why);
+		} else if (healthy && ro) {
+			ro = 0;
+			(void)cohort_node_set_mode(c, 0, NULL);
+			logf_(self, "read-write again (caught up at revision %" PRIu64
+			      ")", (cohort_journal_revision(j, &rev), rev));
+		} else if (!healthy && ro) {
+			/* Keep the newest reason for status. */
+			if (cohort_node_mode(c, &ch, reason, sizeof(reason)) == 0 &&
+			    strcmp(reason, why))
+				(void)cohort_node_set_mode(c, 1, why);
+		}
+		if (stop_requested)
+			break;
+		if (nc.applied != before)
+			continue;
+		if (cohort_journal_revision(j, &rev))
+			rev = 0;
+		if (!healthy) {
+			/* Wait a poll interval, then try again. */
+			struct timespec ts = { 0, 0 };
+			int64_t ms = cohort_journal_poll_interval_ms(j);
+
+			ts.tv_sec = ms / 1000;
+			ts.tv_nsec = (ms % 1000) * 1000000;
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		(void)cohort_journal_wait(j, rev, cohort_journal_poll_interval_ms(j));
+	}
+	rc = 0;
+	logf_(self, "stopping");
+out:
+	if (thr_started) {
+		pthread_mutex_lock(&b.mu);
+		b.stop = 1;
+		pthread_cond_signal(&b.cv);
+		pthread_mutex_unlock(&b.mu);
+		pthread_join(thr, NULL);
+	}
+	cohort_store_close(st);
+	cohort_journal_close(j);
+	cohort_cluster_close(c);
+	return rc;
+}
+
+static const char run_once_help[] =
+	"usage: cohort run-once NAME [--every DURATION] -- CMD [ARGS...]\n"
+	"(the '--' is needed when CMD has options of its own)\n"
+	"Run CMD on exactly one node of the cluster per period (DURATION like\n"
+	"15m, 1h, 1d; without --every: on one node at a time).  On the other\n"
+	"nodes print 'skipped: ...' and exit 0.  The job holds the cluster lock\n"
+	"'job.NAME' while it runs; a node killed while running it stops\n"
+	"holding it once its lease lapses.  The last run is recorded on the\n"
+	"root and shown by 'status --json'.  Exits with CMD's exit status.\n";
+
+static int cmd_run_once(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		HELP_OPT, { "every", required_argument, NULL, 'e' },
+		{ 0, 0, 0, 0 } };
+	cohort_cluster *c = NULL;
+	cohort_job *job = NULL;
+	int64_t every = 0;
+	const char *name;
+	int ch, rc, status = 0;
+	pid_t pid;
+
+	/* Options may come before or after NAME; everything after '--' is
+	 * the command. */
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(run_once_help, stdout); return 0;
+		case 'e':
+			if (cohort_parse_duration_ms(&every, optarg) || every <= 0)
+				return usage_error("run-once", "--every takes a "
+						   "duration like 30s, 15m, 2h, "
+						   "7d, not '%s'", optarg);
+			break;
+		default: return usage_error("run-once", "bad option");
+		}
+	}
+	if (argc - optind < 2)
+		return usage_error("run-once", "give a job NAME and, after --, "
+				   "the command");
+	name = argv[optind++];
+	if ((rc = open_cluster(&c, 1)))
+		return rc;
+	rc = cohort_job_begin(&job, c, name, every);
+	if (rc == COHORT_EEXISTS) {
+		printf("skipped: %s\n", cohort_error_last());
+		cohort_cluster_close(c);
+		return 0;
+	}
+	if (rc) {
+		rc = fail_lib(rc);
+		cohort_cluster_close(c);
+		return rc;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		execvp(argv[optind], argv + optind);
+		fprintf(stderr, "cohort: cannot run '%s': %s\n", argv[optind],
+			strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0) {
+		status = 127 << 8;
+		rc = fail("cannot fork: %s", strerror(errno));
+	} else {
+		/* Let the job finish even if we are asked to stop. */
+		signal(SIGINT, SIG_IGN);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	{
+		int code = WIFEXITED(status) ? WEXITSTATUS(status) :
+			   128 + WTERMSIG(status);
+
+		if (cohort_job_end(job, code))
+			fprintf(stderr, "cohort: cannot record the end of job '%s': "
+				"%s\n", name, cohort_error_last());
+		if (!rc)
+			rc = code;
+	}
 	cohort_cluster_close(c);
 	return rc;
 }
@@ -911,6 +1655,13 @@ static const struct command commands[] = {
 	{ "sync", cmd_sync, "apply the records this node has not applied" },
 	{ "watch", cmd_watch, "sync, then keep applying new records" },
 	{ "status", cmd_status, "the cluster, its head and its nodes" },
+	{ "install", cmd_install, "store a package and mark it installed" },
+	{ "uninstall", cmd_uninstall, "mark a package uninstalled" },
+	{ "list", cmd_list, "installed packages" },
+	{ "materialize", cmd_materialize, "make a folder hold the installed packages" },
+	{ "cat", cmd_cat, "a package's bytes, verified" },
+	{ "node", cmd_node, "mount-and-go: join, catch up, materialize, watch" },
+	{ "run-once", cmd_run_once, "run a command on one node per period" },
 };
 
 static void main_help(void)
@@ -929,7 +1680,7 @@ static void main_help(void)
 	       "                $XDG_STATE_HOME/cohort/ID or ~/.local/state/cohort/ID)\n"
 	       "  --help, --version\n\nCommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		printf("  %-8s %s\n", commands[i].name, commands[i].summary);
+		printf("  %-12s %s\n", commands[i].name, commands[i].summary);
 	printf("\n'cohort COMMAND --help' tells more.\n\n"
 	       "Exit status: 0 success, 1 the operation failed (one line on stderr\n"
 	       "starting 'cohort: '), 2 usage error.\n\n"
@@ -981,7 +1732,9 @@ int main(int argc, char **argv)
 			int sub_argc = argc - optind;
 			char **sub_argv = argv + optind;
 
-			optind = 1; /* restart getopt for the command */
+			/* Restart getopt for the command; 0 makes GNU getopt
+			 * start over (its ordering mode included). */
+			optind = 0;
 			opterr = 0;
 			return commands[i].fn(sub_argc, sub_argv);
 		}
