@@ -316,6 +316,15 @@ long cohort__rec_decode(cohort__rec *r, const unsigned char *p, size_t avail,
 	if (cohort__get64(p + 32) !=
 	    XXH3_64bits_withSeed(p + JREC_HDR, nl + tl + dl, XXH3_64bits(p, 32)))
 		return -1;
+	/* The padding is outside the checksum: it must be zeros, so that no
+	 * byte of a record can change unnoticed. */
+	{
+		size_t i;
+
+		for (i = JREC_HDR + nl + tl + dl; i < size; i++)
+			if (p[i])
+				return -1;
+	}
 	r->rev = cohort__get64(p + 8);
 	r->time_ms = (int64_t)cohort__get64(p + 16);
 	r->node = (const char *)p + JREC_HDR;
