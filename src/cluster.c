@@ -641,10 +641,23 @@ int cohort_node_join(cohort_cluster *c, const cohort_join_options *opts)
 		goto out;
 	rc = read_small(old, sizeof(old), path);
 	if (rc == COHORT_ENOTFOUND || opts->from_head) {
-		if ((rc = cohort__journal_bounds(c, &tail, &head)))
+		cohort_lock *jl = NULL;
+
+		/* Under the journal lock: the janitor moves the tail under it
+		 * too, so the start cannot fall below the tail in between. */
+		if ((rc = cohort_lock_acquire(&jl, c, "journal", -1)))
 			goto out;
+		rc = cohort__journal_bounds(c, &tail, &head);
 		start = opts->from_head ? head : (tail ? tail - 1 : 0);
-		if ((rc = cohort__revision_write(c, start)))
+		if (!rc)
+			rc = cohort__revision_write(c, start);
+		{
+			int r2 = cohort_lock_release(jl);
+
+			if (!rc)
+				rc = r2;
+		}
+		if (rc)
 			goto out;
 	} else if (rc) {
 		goto out;
@@ -687,26 +700,41 @@ int cohort_node_leave(cohort_cluster *c)
 					      "node '%s' has not joined",
 					      c->node) : rc;
 	}
-	if ((rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/retired",
-				    c->node)))
-		return rc;
 	n = snprintf(text, sizeof(text), "retired left %lld\n",
 		     (long long)cohort__os_wall_ms());
-	return cohort__os_write_atomic(path, text, (size_t)n,
-				       cohort__file_mode(c), c->node);
+	return cohort__node_retire(c, c->node, text);
+}
+
+int cohort__node_retire(cohort_cluster *c, const char *node, const char *why)
+{
+	char path[PATH_MAX], lockname[COHORT_NODE_ID_MAX + 8];
+	cohort_lock *l = NULL;
+	int rc, r2;
+
+	if ((rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/retired",
+				    node)))
+		return rc;
+	/* Under the node's lock: the node's own join removes the file. */
+	snprintf(lockname, sizeof(lockname), "node.%.58s", node);
+	if ((rc = cohort_lock_acquire(&l, c, lockname, -1)))
+		return rc;
+	rc = cohort__os_write_atomic(path, why, strlen(why),
+				     cohort__file_mode(c), c->node);
+	r2 = cohort_lock_release(l);
+	return rc ? rc : r2;
 }
 
 /* The file server's "now": the mtime of a file we just created. */
-static int server_now_ns(int64_t *out, cohort_cluster *c)
+int cohort__server_now_ns(int64_t *out, cohort_cluster *c, const char *dir)
 {
 	char target[PATH_MAX], tmp[PATH_MAX];
 	struct cohort__stat st;
 	int fd, rc;
 
-	if ((rc = cohort__root_path(target, sizeof(target), c, "nodes/clock")))
+	if ((rc = cohort__root_path(target, sizeof(target), c, "%s/clock", dir)))
 		return rc;
 	rc = cohort__os_temp_open(&fd, tmp, sizeof(tmp), target, 0600,
-				  c->node ? c->node : "status");
+				  c->node ? c->node : "-");
 	if (rc)
 		return rc;
 	rc = cohort__os_fstat(&st, fd, tmp);
@@ -738,7 +766,7 @@ int cohort_node_list(cohort_node_info **out, size_t *count, cohort_cluster *c)
 	*count = 0;
 	if ((rc = cohort__root_path(dir, sizeof(dir), c, "nodes")))
 		return rc;
-	have_now = server_now_ns(&now_ns, c) == 0;
+	have_now = cohort__server_now_ns(&now_ns, c, "nodes") == 0;
 	cohort__error_clear();
 	d = opendir(dir);
 	if (!d)

@@ -49,6 +49,12 @@ int cohort__journal_bounds(cohort_cluster *c, uint64_t *tail, uint64_t *head);
 /* Write this node's revision file (atomic replace). */
 int cohort__revision_write(cohort_cluster *c, uint64_t rev);
 
+/* Mark 'node' retired (text 'why'), under its node lock. */
+int cohort__node_retire(cohort_cluster *c, const char *node, const char *why);
+/* The file server's clock (ns): the mtime of a file just created under
+ * the root folder 'dir' (relative). */
+int cohort__server_now_ns(int64_t *out, cohort_cluster *c, const char *dir);
+
 /* COHORT_EREADONLY (with the reason) when this node is read-only. */
 int cohort__readonly_check(cohort_cluster *c);
 

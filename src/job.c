@@ -65,23 +65,14 @@ static int job_write(cohort_job *job)
 				       cohort__file_mode(job->c), job->c->node);
 }
 
-/* The file server's clock in ms: the mtime of a file just created. */
+/* The file server's clock in ms (never a node's). */
 static int server_now_ms(int64_t *out, cohort_cluster *c)
 {
-	char target[PATH_MAX], tmp[PATH_MAX];
-	struct cohort__stat st;
-	int fd, rc;
+	int64_t ns = 0;
+	int rc = cohort__server_now_ns(&ns, c, "jobs");
 
-	if ((rc = cohort__root_path(target, sizeof(target), c, "jobs/clock")) ||
-	    (rc = cohort__os_temp_open(&fd, tmp, sizeof(tmp), target, 0600,
-				       c->node)))
-		return rc;
-	rc = cohort__os_fstat(&st, fd, tmp);
-	cohort__os_close_quiet(fd);
-	(void)cohort__os_unlink(tmp);
-	cohort__os_temp_done(tmp);
 	if (!rc)
-		*out = st.mtime_ns / 1000000;
+		*out = ns / 1000000;
 	return rc;
 }
 

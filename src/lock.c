@@ -368,24 +368,13 @@ static int break_lease(cohort_lock *l, const char *seen, size_t seen_len,
  * server's time cannot be had. */
 static int64_t lease_server_age_ms(cohort_lock *l, const struct cohort__stat *st)
 {
-	char target[PATH_MAX], tmp[PATH_MAX];
-	struct cohort__stat now;
-	int fd, rc;
+	int64_t now = 0;
 
-	if (cohort__root_path(target, sizeof(target), l->c, "locks/clock") ||
-	    cohort__os_temp_open(&fd, tmp, sizeof(tmp), target, 0600,
-				 l->c->node)) {
+	if (cohort__server_now_ns(&now, l->c, "locks")) {
 		cohort__error_clear();
 		return -1;
 	}
-	rc = cohort__os_fstat(&now, fd, tmp);
-	cohort__os_close_quiet(fd);
-	(void)cohort__os_unlink(tmp);
-	cohort__os_temp_done(tmp);
-	cohort__error_clear();
-	if (rc)
-		return -1;
-	return (now.mtime_ns - st->mtime_ns) / 1000000;
+	return (now - st->mtime_ns) / 1000000;
 }
 
 static int take_lease(cohort_lock *l, int64_t deadline)

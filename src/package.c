@@ -45,8 +45,8 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <libxml/parser.h>
-#include <locale.h>
 #include <libxml/tree.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +63,7 @@
 /* A zip local header with its name, extra field and (symlink) body. */
 #define LOC_SPAN (30u + 3u * 65535u)
 #define SHOW_MAX 160 /* longest entry name quoted in a message */
-#define LINK_MAX 4095 /* longest zip symlink target looked at */
+#define TARGET_MAX 4095 /* longest zip symlink target looked at */
 
 enum meta_kind { META_XED, META_PKGXML, META_RHQ, META_MANIFEST, META_COUNT };
 
@@ -119,7 +119,7 @@ struct insp {
 	size_t ncomp; /* components of the current entry's path */
 	/* the start of the current entry's data: the target, should the
 	 * zip central directory say the entry is a symlink */
-	char head[LINK_MAX + 1];
+	char head[TARGET_MAX + 1];
 	struct buf path, path2;
 };
 
@@ -438,6 +438,12 @@ int cohort__parse_manifest(struct cohort__pkg_meta *m, const char *text,
 	for (i = MF_XWIKI_ID; i <= MF_TITLE && !id; i++)
 		if (attrs[i].val.len)
 			id = &attrs[i].val;
+	/* Implementation-Title is a title ("Maven Core") far more often
+	 * than an id: one that is not a safe name is no id at all, and the
+	 * caller asks for one, rather than the package being refused. */
+	if (id == &attrs[MF_TITLE].val &&
+	    !cohort__pkg_name_valid((const char *)id->p, COHORT__PKG_ID_MAX))
+		id = NULL;
 	for (i = MF_IMPL_VERSION; i <= MF_BUNDLE_VERSION && !ver; i++)
 		if (attrs[i].val.len)
 			ver = &attrs[i].val;
@@ -1181,11 +1187,11 @@ static int read_entry(struct insp *x, const char *shown, int kind)
 				return x->rc;
 			return damaged(x, shown, archive_error_string(x->a));
 		}
-		if (x->zip && produced < LINK_MAX)
+		if (x->zip && produced < TARGET_MAX)
 			memcpy(x->head + produced, x->scratch,
-			       (size_t)n < LINK_MAX - produced ?
+			       (size_t)n < TARGET_MAX - produced ?
 				       (size_t)n :
-				       LINK_MAX - (size_t)produced);
+				       TARGET_MAX - (size_t)produced);
 		produced += (uint64_t)n;
 		x->produced_total += (uint64_t)n;
 		if (kind >= 0) {
@@ -1222,7 +1228,7 @@ static int read_entry(struct insp *x, const char *shown, int kind)
 		struct local *l = &x->locals[x->nlocals - 1];
 
 		l->produced = produced;
-		if (produced <= LINK_MAX) {
+		if (produced <= TARGET_MAX) {
 			x->head[produced] = '\0';
 			if (!memchr(x->head, '\0', (size_t)produced) &&
 			    !link_inside(x->head, x->ncomp ? x->ncomp - 1 : 0) &&
@@ -1387,9 +1393,12 @@ static int zip_central(struct insp *x, const unsigned char *t, size_t tn,
 				}
 				if ((rc = zip_link(x, l)) != 0)
 					return rc;
-			} else if (type && type != 0100000 && type != 0040000) {
-				return refuse(x, shown, "is a device, fifo or "
-						       "socket, not a file");
+			} else if (type == 0020000 || type == 0060000 ||
+				   type == 0140000) {
+				/* (a fifo is what 'zip' records for its
+				 * standard input: a file for any unzip) */
+				return refuse(x, shown, "is a device or socket, "
+						       "not a file");
 			}
 		}
 		l->matched = 1;
@@ -1723,9 +1732,11 @@ int cohort__pkg_inspect(struct cohort__pkg_meta *m, int fd, const char *name,
 			}
 			filter = archive_filter_code(x.a, 0);
 		}
-		/* ARCHIVE_WARN on a header (a name not in this locale's
-		 * charset, say) leaves a usable entry. */
-		if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
+		/* ARCHIVE_WARN on a header is refused too: it says a part
+		 * of the header was ignored or could not be converted (a
+		 * malformed pax attribute, a name that is not UTF-8), and
+		 * another reader might make something else of that part. */
+		if (rc != ARCHIVE_OK) {
 			if (x.rc) {
 				rc = x.rc;
 				goto out;

@@ -61,7 +61,11 @@ void cohort__pkg_meta_free(struct cohort__pkg_meta *m);
 /*
  * The metadata parsers, on an entry's bytes (for tests and fuzzing).  Each
  * fills what it finds and leaves the rest; returns 0, or COHORT_EINVAL for
- * malformed input (message says what).
+ * malformed input (message says what).  They do not judge names (the
+ * inspection does, with cohort__pkg_name_valid), except that the manifest
+ * takes an Implementation-Title as the id only when it is a safe name (it
+ * is mostly a title, "Maven Core").  A package.xml whose root is not
+ * <package> (another tool's file) says nothing; a DOCTYPE is malformed.
  */
 int cohort__parse_manifest(struct cohort__pkg_meta *m, const char *text,
 			   size_t len);
