@@ -684,7 +684,7 @@ out:
 int cohort_node_leave(cohort_cluster *c)
 {
 	char path[PATH_MAX], text[128];
-	int rc, n;
+	int rc;
 
 	if ((rc = cohort__need_node(c)))
 		return rc;
@@ -700,8 +700,8 @@ int cohort_node_leave(cohort_cluster *c)
 					      "node '%s' has not joined",
 					      c->node) : rc;
 	}
-	n = snprintf(text, sizeof(text), "retired left %lld\n",
-		     (long long)cohort__os_wall_ms());
+	snprintf(text, sizeof(text), "retired left %lld\n",
+		 (long long)cohort__os_wall_ms());
 	return cohort__node_retire(c, c->node, text);
 }
 
