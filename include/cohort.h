@@ -12,5 +12,7 @@
 #include "cohort/journal.h"
 #include "cohort/store.h"
 #include "cohort/job.h"
+#include "cohort/snapshot.h"
+#include "cohort/janitor.h"
 
 #endif

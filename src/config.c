@@ -46,6 +46,13 @@ const struct cohort__key cohort__keys[] = {
 	{ "cluster", "priority_mode", "dynamic", KIND_ENUM, "dynamic|static",
 	  "static: while the main (highest-priority) node is stale the other "
 	  "nodes are read-only; dynamic: they stay read-write" },
+	{ "janitor", "retire_after", "7d", KIND_DURATION, NULL,
+	  "a node whose heartbeat and revision did not move for this long is "
+	  "retired and no longer holds cleanup back" },
+	{ "janitor", "min_age", "0s", KIND_DURATION, NULL,
+	  "a journal segment younger than this is kept" },
+	{ "janitor", "blob_grace", "1h", KIND_DURATION, NULL,
+	  "store content nothing references is removed once this old" },
 	{ "node", "heartbeat_timeout", "5s", KIND_DURATION, NULL,
 	  "a heartbeat write that fails or takes longer makes 'cohort node' "
 	  "switch this node to read-only until the root answers again" },

@@ -1191,3 +1191,98 @@ int cohort_journal_wait(cohort_journal *j, uint64_t known, int timeout_ms)
 			cohort__os_drain(j->watch_fd);
 	}
 }
+
+/* ---- trimming (the janitor) --------------------------------------------- */
+
+/*
+ * Remove whole sealed segments whose every revision is <= 'limit' and
+ * whose mtime is at least 'min_age_ms' old by the file server's clock.
+ * The caller holds the journal lock 'l'.  The new tail is published in the
+ * head first, then the files are unlinked: a crash in between leaves
+ * segments below the tail, which the next run (or fsck) removes.
+ * 'fn' is told of each segment removed (or, with 'dry_run', that would be).
+ */
+int cohort__journal_trim(cohort_journal *j, cohort_lock *l, uint64_t limit,
+			 int64_t min_age_ms, int dry_run,
+			 cohort__trim_fn fn, void *arg, uint64_t *new_tail)
+{
+	struct cohort__head h;
+	char path[PATH_MAX], dir[PATH_MAX];
+	uint64_t s, end, first, next_first;
+	int64_t now_ns = 0;
+	int rc;
+
+	if ((rc = head_read_path(&h, j->head_path)))
+		return rc;
+	*new_tail = h.tail_rev;
+	if ((rc = cohort__root_path(dir, sizeof(dir), j->c, "journal")))
+		return rc;
+	if (min_age_ms > 0 &&
+	    (rc = cohort__server_now_ns(&now_ns, j->c, "journal")))
+		return rc;
+	/* Leftovers of a run that died between publishing and unlinking. */
+	for (s = h.tail_seg; !dry_run && s > 1; s--) {
+		if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, s - 1)))
+			return rc;
+		rc = cohort__os_unlink(path);
+		if (rc == COHORT_ENOTFOUND) {
+			cohort__error_clear();
+			break;
+		}
+		if (rc)
+			return rc;
+	}
+	end = h.tail_seg;
+	for (s = h.tail_seg; s < h.seg; s++) {
+		struct cohort__stat st;
+
+		if ((rc = seg_first_rev(j, s, &first)) ||
+		    (rc = seg_first_rev(j, s + 1, &next_first)))
+			return rc;
+		if (next_first - 1 > limit)
+			break;
+		if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, s)) ||
+		    (rc = cohort__os_stat(&st, path, 1)))
+			return rc;
+		if (min_age_ms > 0 && (now_ns - st.mtime_ns) / 1000000 < min_age_ms)
+			break;
+		if (fn)
+			fn(arg, path, first, next_first - 1, st.size);
+		end = s + 1;
+	}
+	if (end == h.tail_seg || dry_run) {
+		if (end != h.tail_seg && seg_first_rev(j, end, &first) == 0)
+			*new_tail = first;
+		return 0;
+	}
+	if ((rc = seg_first_rev(j, end, &first)))
+		return rc;
+	if (j->head_fd < 0 &&
+	    (rc = cohort__os_open(&j->head_fd, j->head_path, O_RDWR | O_NOFOLLOW,
+				  0)))
+		return rc;
+	if ((rc = cohort_lock_check(l)))
+		return rc;
+	/* Commit point: readers stop at the new tail from here on.  The
+	 * head is synced: a tail that moved back would point at files that
+	 * are gone. */
+	h.tail_seg = end;
+	h.tail_rev = first;
+	if ((rc = head_publish(j, &h)) ||
+	    (rc = cohort__os_fdatasync(j->head_fd, j->head_path)))
+		return rc;
+	*new_tail = first;
+	for (s = end; s > 1; s--) {
+		if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, s - 1)))
+			return rc;
+		rc = cohort__os_unlink(path);
+		if (rc == COHORT_ENOTFOUND) {
+			cohort__error_clear();
+			break;
+		}
+		if (rc)
+			return rc;
+	}
+	j->nsegs = 0; /* forget cached headers of removed segments */
+	return cohort__os_fsync_dir(dir);
+}

@@ -75,4 +75,13 @@ long cohort__rec_decode(cohort__rec *r, const unsigned char *p, size_t avail,
 
 int cohort__revision_parse(uint64_t *rev, const char *text, size_t len);
 
+struct cohort_journal;
+struct cohort_lock;
+typedef void (*cohort__trim_fn)(void *arg, const char *path, uint64_t first,
+				uint64_t last, uint64_t bytes);
+/* The janitor's segment removal; see journal.c. */
+int cohort__journal_trim(struct cohort_journal *j, struct cohort_lock *l,
+			 uint64_t limit, int64_t min_age_ms, int dry_run,
+			 cohort__trim_fn fn, void *arg, uint64_t *new_tail);
+
 #endif

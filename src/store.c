@@ -20,6 +20,7 @@
 #include "cohort/store.h"
 #include "os/os.h"
 #include "package.h"
+#include "store_gc.h"
 
 #define COPY_CHUNK (1u << 20)
 #define INDEX_MAX (256u << 20)
@@ -1221,4 +1222,105 @@ out:
 	free(old);
 	cohort_package_list_free(pk, npk);
 	return rc;
+}
+
+/* ---- for the janitor ---------------------------------------------------- */
+
+int cohort__store_snapshot_now(cohort_store *s, uint64_t *rev)
+{
+	cohort_lock *l = NULL;
+	struct index ix;
+	int rc, r2;
+
+	if ((rc = cohort_lock_acquire(&l, s->c, "store", -1)))
+		return rc;
+	rc = index_load(&ix, s);
+	if (!rc) {
+		rc = snapshot_write(s, &ix);
+		*rev = ix.rev;
+		index_free(&ix);
+	}
+	r2 = cohort_lock_release(l);
+	return rc ? rc : r2;
+}
+
+int cohort__store_gc(cohort_store *s, int64_t grace_ms, int dry_run,
+		     cohort__blob_fn fn, void *arg)
+{
+	cohort_lock *l = NULL;
+	struct index ix;
+	int64_t now = 0;
+	DIR *d1 = NULL;
+	struct dirent *e1;
+	int rc, r2, have_ix = 0;
+
+	if ((rc = cohort_lock_acquire(&l, s->c, "store", -1)))
+		return rc;
+	if ((rc = index_load(&ix, s)) ||
+	    (rc = cohort__server_now_ns(&now, s->c, "store")))
+		goto out;
+	have_ix = 1;
+	d1 = opendir(s->blobs);
+	if (!d1) {
+		if (errno != ENOENT)
+			rc = cohort__error_sys(COHORT_ERROR, errno,
+					       "cannot list '%s'", s->blobs);
+		goto out;
+	}
+	while (!rc && (e1 = readdir(d1))) {
+		char p1[PATH_MAX];
+		struct dirent *e2;
+		DIR *d2;
+
+		if (strlen(e1->d_name) != 2 || e1->d_name[0] == '.')
+			continue;
+		if (snprintf(p1, sizeof(p1), "%s/%.2s", s->blobs, e1->d_name) >=
+		    (int)sizeof(p1) || !(d2 = opendir(p1)))
+			continue;
+		while (!rc && (e2 = readdir(d2))) {
+			char p2[PATH_MAX];
+			struct dirent *e3;
+			DIR *d3;
+
+			if (strlen(e2->d_name) != 2 || e2->d_name[0] == '.')
+				continue;
+			if (snprintf(p2, sizeof(p2), "%s/%.2s", p1, e2->d_name) >=
+			    (int)sizeof(p2) || !(d3 = opendir(p2)))
+				continue;
+			while (!rc && (e3 = readdir(d3))) {
+				char path[PATH_MAX];
+				struct cohort__stat st;
+				size_t i;
+				int used = 0;
+
+				if (strlen(e3->d_name) != 32 ||
+				    strspn(e3->d_name, "0123456789abcdef") != 32)
+					continue; /* not a blob (fsck's business) */
+				for (i = 0; i < ix.n && !used; i++)
+					used = !strcmp(ix.v[i].hash, e3->d_name);
+				if (used)
+					continue;
+				if (snprintf(path, sizeof(path), "%s/%.32s", p2,
+					     e3->d_name) >= (int)sizeof(path) ||
+				    cohort__os_stat(&st, path, 1) ||
+				    (now - st.mtime_ns) / 1000000 < grace_ms) {
+					cohort__error_clear();
+					continue;
+				}
+				if (!dry_run && (rc = cohort__os_unlink(path)))
+					break;
+				if (fn)
+					fn(arg, path, st.size);
+			}
+			closedir(d3);
+		}
+		closedir(d2);
+	}
+out:
+	if (d1)
+		closedir(d1);
+	if (have_ix)
+		index_free(&ix);
+	r2 = cohort_lock_release(l);
+	return rc ? rc : r2;
 }
