@@ -201,7 +201,8 @@ static int read_identity(char out[COHORT_UUID_LEN + 1], const char *root)
 
 int cohort_cluster_init(char out_id[COHORT_UUID_LEN + 1], const char *root)
 {
-	static const char *const dirs[] = { "locks", "nodes", "journal" };
+	static const char *const dirs[] = { "locks", "nodes", "journal", "store",
+					    "jobs", "snapshots" };
 	struct cohort__config cfg;
 	char path[PATH_MAX], text[256], id[COHORT_UUID_LEN + 1];
 	mode_t fmode, dmode;

@@ -92,7 +92,8 @@ static int retire_idle(cohort_cluster *c, int64_t after, int dry_run,
 		int64_t hb, rv;
 		char why[128];
 
-		if (v[i].retired)
+		/* This node runs the janitor: it is alive. */
+		if (v[i].retired || !strcmp(v[i].id, c->node))
 			continue;
 		hb = file_age_ms(c, now, v[i].id, "heartbeat");
 		rv = file_age_ms(c, now, v[i].id, "revision");

@@ -24,6 +24,18 @@
  * the reader's position after it (header, name and extra fields must end
  * exactly there).
  *
+ * Paths and links.  No entry may have an absolute path (also "\\x",
+ * "C:x") or a ".." component ('\\' separates too).  A symlink's target
+ * may have ".." only at its start, no more of them than the link's folder
+ * is deep ("a/../.." is judged by names but resolved through whatever "a"
+ * is).  Nothing may go through a symlink: neither an entry "l/x" after a
+ * symlink "l", nor a hard link to or through one.  A zip keeps the Unix
+ * mode, so whether an entry is a symlink, in the central directory only:
+ * each entry's short data is judged as a target while it is read, and the
+ * verdict used if the central directory says symlink.  Devices, sockets
+ * and encrypted entries are refused; so is a header libarchive warns about
+ * (part of it ignored: another reader may not ignore it).
+ *
  * Expansion.  A metadata entry may not expand more than COHORT__META_RATIO
  * times the bytes libarchive's format reader consumed for it.  In a zip
  * that is the entry's own compressed bytes.  A compressed tar compresses

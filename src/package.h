@@ -45,14 +45,26 @@ typedef int (*cohort__pkg_sink)(const void *buf, size_t len, void *arg);
 /*
  * Read the whole package from 'fd' (at offset 0), reading every entry's
  * data so that truncation and CRC damage are found; refuse entries with
- * absolute paths, '..' components, or links pointing outside; refuse a
- * metadata entry over COHORT__META_MAX or expanding more than
- * COHORT__META_RATIO times.  'name' (the file name as given by the user)
- * hints the extension.  Every byte of the file, including any past the
- * archive's end, goes through 'sink' (may be NULL) exactly once.
+ * absolute paths, '..' components, or links pointing outside (or anything
+ * going through a symlink); refuse a metadata entry over COHORT__META_MAX
+ * or expanding more than COHORT__META_RATIO times, and a package whose
+ * data expands more than COHORT__PKG_RATIO times past
+ * COHORT__PKG_RATIO_FLOOR; refuse devices, encrypted entries, a metadata
+ * file found twice, and a zip whose central directory disagrees with its
+ * local headers or is followed by other data (Java reads a zip by its
+ * central directory, this reader by its local headers: they must agree).
+ * Ids, versions and dependencies must pass cohort__pkg_name_valid.
+ * 'name' (the file name as given by the user) hints the extension; it is
+ * used when it agrees with what the file is.  Every byte of the file,
+ * including any past a tar's end, goes through 'sink' (may be NULL)
+ * exactly once, in order; a non-zero return from the sink is returned.
  * Returns 0, or COHORT_EINVAL with a message that says why the package is
- * refused (naming the entry), or an I/O error.  Missing id/version are not
- * an error here: the caller decides (--id/--version).
+ * refused ("package 'x.jar' refused: entry '../evil' leaves the package",
+ * "package 'x.zip' is damaged: entry 'a': ZIP bad CRC ...", "... is not a
+ * package archive ..."), or an I/O error.  On failure '*m' is empty but
+ * for 'entries'.  Missing id/version are not an error here: the caller
+ * decides (--id/--version).  Thread-safe (the thread's locale is switched
+ * to C.UTF-8 while reading, for entry names, and restored).
  */
 int cohort__pkg_inspect(struct cohort__pkg_meta *m, int fd, const char *name,
 			cohort__pkg_sink sink, void *arg);

@@ -341,6 +341,14 @@ static int snapshot_write(cohort_store *s, const struct index *ix)
 	n = snprintf(buf + len, cap - len, "sum %016llx\n",
 		     (unsigned long long)XXH3_64bits(buf, len));
 	len += (size_t)n;
+	{
+		/* Roots made before 'store/' was part of init. */
+		char dir[PATH_MAX];
+
+		if (!cohort__root_path(dir, sizeof(dir), s->c, "store"))
+			(void)cohort__os_mkdir(dir, cohort__dir_mode(s->c));
+		cohort__error_clear();
+	}
 	rc = cohort__os_write_atomic(s->index_path, buf, len,
 				     cohort__file_mode(s->c), s->c->node);
 	free(buf);

@@ -568,7 +568,9 @@ static int cmd_log(int argc, char **argv)
 	if (!rc)
 		rc = cohort_journal_read(j, from, limit, print_cb, &p);
 	if (rc == COHORT_ERROR && ferror(stdout))
-		rc = fail("cannot write standard output: %s", strerror(errno));
+		/* The reader went away ('cohort log | head'): a quiet end. */
+		rc = errno == EPIPE ? 0 :
+			fail("cannot write standard output: %s", strerror(errno));
 	else if (rc)
 		rc = fail_lib(rc);
 	cohort_journal_close(j);
@@ -680,9 +682,61 @@ static int apply_result(int rc, struct apply_ctx *a)
 			    a->failed_rev - 1);
 	}
 	if (rc == COHORT_ERROR && ferror(stdout))
-		return fail("cannot write standard output");
+		/* The reader went away: the revision is at the last record
+		 * printed, so nothing is lost. */
+		return errno == EPIPE ? 0 : fail("cannot write standard output");
 	if (rc)
 		return fail_lib(rc);
+	return 0;
+}
+
+/*
+ * A node behind the oldest retained record: hand the application's
+ * snapshot to CMD on standard input (COHORT_REV is its revision), then set
+ * the node's revision to the snapshot's; replay goes on from there.
+ */
+static int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd)
+{
+	cohort_record r;
+	uint64_t rev = 0, tail = 0;
+	void *data = NULL;
+	size_t len = 0;
+	int rc, status = 0;
+
+	if (!cmd)
+		return fail("%s (run with --exec-snapshot CMD to load the "
+			    "application snapshot, see 'cohort snapshot get')",
+			    cohort_error_last());
+	if ((rc = cohort_snapshot_get(c, &data, &len, &rev)))
+		return fail("cannot bootstrap: %s", cohort_error_last());
+	if ((rc = cohort_journal_bounds(j, &tail, NULL))) {
+		free(data);
+		return fail_lib(rc);
+	}
+	if (rev + 1 < tail) {
+		free(data);
+		return fail("cannot bootstrap: the latest snapshot (revision %"
+			    PRIu64 ") is older than the oldest retained record "
+			    "(%" PRIu64 ")", rev, tail);
+	}
+	memset(&r, 0, sizeof(r));
+	r.rev = rev;
+	r.time_ms = (int64_t)time(NULL) * 1000;
+	r.node = cohort_cluster_node(c);
+	r.type = "snapshot";
+	r.data = data;
+	r.len = len;
+	rc = run_hook(cmd, &r, &status);
+	free(data);
+	if (rc)
+		return rc;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fail("snapshot hook failed (status %d); node stays behind",
+			    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	if ((rc = cohort_journal_set_revision(j, rev)))
+		return fail_lib(rc);
+	fprintf(stderr, "cohort: node %s bootstrapped from the application "
+		"snapshot at revision %" PRIu64 "\n", cohort_cluster_node(c), rev);
 	return 0;
 }
 
@@ -695,7 +749,10 @@ static const char sync_help[] =
 	"and COHORT_TIME in the environment; if CMD fails, stop with exit 1 and\n"
 	"the revision at the last record CMD applied.\n"
 	"  --skip-own   records appended by this node advance the revision\n"
-	"               but are not printed or run\n";
+	"               but are not printed or run\n"
+	"  --exec-snapshot CMD  when this node is behind the oldest retained\n"
+	"               record, run CMD with the application snapshot on standard\n"
+	"               input (COHORT_REV: its revision), then replay from there\n";
 
 static const char watch_help[] =
 	"usage: cohort watch [--exec CMD] [--skip-own] [--json] [--poll-ms N]\n"
@@ -703,7 +760,7 @@ static const char watch_help[] =
 	"SIGINT or SIGTERM (then exit 0 after the record in hand).  Commits made\n"
 	"on this host wake it at once (inotify); other hosts' commits are seen\n"
 	"by polling the journal head every N ms (default: [journal]\n"
-	"poll_interval, 250ms).\n";
+	"poll_interval, 250ms).  Takes --exec and --exec-snapshot as 'sync'.\n";
 
 static void on_stop(int sig)
 {
@@ -717,8 +774,9 @@ static int sync_or_watch(int argc, char **argv, int watch)
 		HELP_OPT, { "exec", required_argument, NULL, 'e' },
 		{ "skip-own", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "exec-snapshot", required_argument, NULL, 'S' },
 		{ "poll-ms", required_argument, NULL, 'p' }, { 0, 0, 0, 0 } };
-	const char *name = watch ? "watch" : "sync";
+	const char *name = watch ? "watch" : "sync", *snap_cmd = NULL;
 	struct apply_ctx a;
 	cohort_cluster *c = NULL;
 	cohort_journal *j = NULL;
@@ -732,6 +790,7 @@ static int sync_or_watch(int argc, char **argv, int watch)
 		case 'e': a.p.exec = optarg; break;
 		case 's': a.p.skip_own = 1; break;
 		case 'j': a.p.json = 1; break;
+		case 'S': snap_cmd = optarg; break;
 		case 'p':
 			if (!watch || parse_u64(&poll_ms, optarg) || poll_ms < 1 ||
 			    poll_ms > 3600000)
@@ -767,6 +826,11 @@ static int sync_or_watch(int argc, char **argv, int watch)
 		uint64_t rev = 0;
 
 		rc = cohort_journal_apply(j, 1, apply_cb, &a, &applied);
+		if (rc == COHORT_EBEHIND) {
+			if ((rc = bootstrap(c, j, snap_cmd)))
+				break;
+			continue;
+		}
 		if (rc) {
 			rc = apply_result(rc, &a);
 			break;
@@ -1359,6 +1423,7 @@ static int node_apply_cb(const cohort_record *r, void *arg)
 static const char node_help[] =
 	"usage: cohort node [--exec CMD] [--materialize DIR] [--namespace NS]\n"
 	"                   [--poll-ms N] [--priority N] [--skip-own]\n"
+	"                   [--exec-snapshot CMD]\n"
 	"Mount-and-go: join (or rejoin) this node, replay every record it missed\n"
 	"through CMD (as 'sync --exec'), materialize the installed packages into\n"
 	"DIR, then watch: new records go through CMD in order, store changes are\n"
@@ -1376,8 +1441,10 @@ static int cmd_node(int argc, char **argv)
 		{ "namespace", required_argument, NULL, 'N' },
 		{ "poll-ms", required_argument, NULL, 'p' },
 		{ "priority", required_argument, NULL, 'P' },
-		{ "skip-own", no_argument, NULL, 's' }, { 0, 0, 0, 0 } };
+		{ "skip-own", no_argument, NULL, 's' },
+		{ "exec-snapshot", required_argument, NULL, 'S' }, { 0, 0, 0, 0 } };
 	cohort_join_options jo = COHORT_JOIN_OPTIONS_INIT;
+	const char *snap_cmd = NULL;
 	struct node_ctx nc;
 	struct beat b;
 	cohort_cluster *c = NULL;
@@ -1400,6 +1467,7 @@ static int cmd_node(int argc, char **argv)
 		case 'm': mdir = optarg; break;
 		case 'N': ns = optarg; break;
 		case 's': nc.a.p.skip_own = 1; break;
+		case 'S': snap_cmd = optarg; break;
 		case 'p':
 			if (parse_u64(&poll_ms, optarg) || poll_ms < 1 ||
 			    poll_ms > 3600000)
@@ -1471,7 +1539,12 @@ static int cmd_node(int argc, char **argv)
 				rc = apply_result(rc, &nc.a);
 				goto out;
 			}
-			if (rc == COHORT_ECORRUPT || rc == COHORT_EBEHIND) {
+			if (rc == COHORT_EBEHIND) {
+				if ((rc = bootstrap(c, j, snap_cmd)))
+					goto out;
+				continue;
+			}
+			if (rc == COHORT_ECORRUPT) {
 				rc = fail_lib(rc);
 				goto out;
 			}
@@ -1638,6 +1711,208 @@ static int cmd_run_once(int argc, char **argv)
 	return rc;
 }
 
+
+/* ---- janitor and snapshots ---------------------------------------------- */
+
+static const char janitor_help[] =
+	"usage: cohort janitor [--dry-run] [--retire-after DURATION] [--json]\n"
+	"Retire nodes whose heartbeat and revision have not moved for DURATION\n"
+	"(default: [janitor] retire_after, 7d), then remove the journal segments\n"
+	"every live node has applied (never past the latest application\n"
+	"snapshot), and store content nothing references.  Safe to run from\n"
+	"every node's cron at once: one works, the others say another janitor\n"
+	"is running and exit 0.\n"
+	"  --dry-run   print what would be removed; change nothing\n";
+
+static void json_items(json_object *o, const char *key,
+		       const cohort_janitor_item *v, size_t n, int seg)
+{
+	json_object *arr = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		json_object *e;
+
+		if (!strcmp(key, "retired")) {
+			json_object_array_add(arr, json_object_new_string(v[i].path));
+			continue;
+		}
+		e = json_object_new_object();
+		json_object_object_add(e, "path", json_object_new_string(v[i].path));
+		if (seg) {
+			json_object_object_add(e, "first", json_object_new_int64((int64_t)v[i].first));
+			json_object_object_add(e, "last", json_object_new_int64((int64_t)v[i].last));
+		}
+		json_object_object_add(e, "bytes", json_object_new_int64((int64_t)v[i].bytes));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, key, arr);
+}
+
+static int cmd_janitor(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		HELP_OPT, { "dry-run", no_argument, NULL, 'n' },
+		{ "retire-after", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' }, { 0, 0, 0, 0 } };
+	cohort_janitor_options jo = COHORT_JANITOR_OPTIONS_INIT;
+	cohort_janitor_report r;
+	cohort_cluster *c = NULL;
+	const char *would;
+	int ch, rc, json = 0;
+	size_t i;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(janitor_help, stdout); return 0;
+		case 'n': jo.dry_run = 1; break;
+		case 'j': json = 1; break;
+		case 'r':
+			if (cohort_parse_duration_ms(&jo.retire_after_ms, optarg))
+				return usage_error("janitor", "--retire-after takes a "
+						   "duration like 30s, 15m, 2h, 7d, "
+						   "not '%s'", optarg);
+			break;
+		default: return usage_error("janitor", "bad option");
+		}
+	}
+	if (optind != argc)
+		return usage_error("janitor", "unexpected argument '%s'", argv[optind]);
+	if ((rc = open_cluster(&c, 1)))
+		return rc;
+	rc = cohort_janitor_run(c, &jo, &r);
+	if (rc) {
+		rc = fail_lib(rc);
+		goto out;
+	}
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "busy", json_object_new_boolean(r.busy));
+		json_object_object_add(o, "dry_run", json_object_new_boolean(jo.dry_run));
+		if (!r.busy) {
+			json_items(o, "retired", r.retired, r.nretired, 0);
+			json_items(o, "segments", r.segments, r.nsegments, 1);
+			json_items(o, "blobs", r.blobs, r.nblobs, 0);
+			json_object_object_add(o, "freed", json_object_new_int64((int64_t)r.freed));
+			json_object_object_add(o, "limit", json_object_new_int64((int64_t)r.limit));
+			json_object_object_add(o, "held_by", r.held_by[0] ?
+					       json_object_new_string(r.held_by) : NULL);
+			json_object_object_add(o, "head", json_object_new_int64((int64_t)r.head));
+			json_object_object_add(o, "tail_before", json_object_new_int64((int64_t)r.tail_before));
+			json_object_object_add(o, "tail_after", json_object_new_int64((int64_t)r.tail_after));
+		} else {
+			json_object_object_add(o, "holder", json_object_new_string(r.busy_holder));
+		}
+		print_json(o);
+		goto out;
+	}
+	if (r.busy) {
+		printf("another janitor is running (%s): nothing to do here\n",
+		       r.busy_holder);
+		goto out;
+	}
+	would = jo.dry_run ? "would " : "";
+	for (i = 0; i < r.nretired; i++)
+		printf("%s%s node %s\n", would, jo.dry_run ? "retire" : "retired",
+		       r.retired[i].path);
+	for (i = 0; i < r.nsegments; i++)
+		printf("%s%s journal segment %s (revisions %" PRIu64 "-%" PRIu64
+		       ", %" PRIu64 " bytes)\n", would,
+		       jo.dry_run ? "remove" : "removed", r.segments[i].path,
+		       r.segments[i].first, r.segments[i].last, r.segments[i].bytes);
+	for (i = 0; i < r.nblobs; i++)
+		printf("%s%s unreferenced content %s (%" PRIu64 " bytes)\n", would,
+		       jo.dry_run ? "remove" : "removed", r.blobs[i].path,
+		       r.blobs[i].bytes);
+	printf("%s %" PRIu64 " bytes; journal tail %s%" PRIu64 " (head %" PRIu64
+	       ", every live node has applied %" PRIu64 "%s%s%s)\n",
+	       jo.dry_run ? "would free" : "freed", r.freed,
+	       jo.dry_run ? "would be " : "", r.tail_after, r.head, r.limit,
+	       r.held_by[0] ? ", held back by " : "", r.held_by,
+	       r.held_by[0] ? "" : "");
+out:
+	cohort_janitor_report_free(&r);
+	cohort_cluster_close(c);
+	return rc;
+}
+
+static const char snapshot_help[] =
+	"usage: cohort snapshot put FILE\n"
+	"       cohort snapshot get\n"
+	"'put' publishes FILE ('-': standard input) as the application's own\n"
+	"snapshot of its state as of this node's revision; the janitor never\n"
+	"removes records newer than it.  'get' writes the latest one to\n"
+	"standard output and its revision to standard error.  A node behind\n"
+	"the oldest retained record loads it with 'sync --exec-snapshot CMD'.\n";
+
+static int cmd_snapshot(int argc, char **argv)
+{
+	static const struct option opts[] = { HELP_OPT, { 0, 0, 0, 0 } };
+	cohort_cluster *c = NULL;
+	void *data = NULL;
+	size_t len = 0;
+	uint64_t rev = 0;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'h') {
+			fputs(snapshot_help, stdout);
+			return 0;
+		}
+		return usage_error("snapshot", "bad option");
+	}
+	if (optind >= argc)
+		return usage_error("snapshot", "say 'put FILE' or 'get'");
+	if (!strcmp(argv[optind], "put")) {
+		char *buf = NULL;
+		FILE *f;
+
+		if (argc - optind != 2)
+			return usage_error("snapshot", "'put' takes one FILE");
+		if ((rc = open_cluster(&c, 1)))
+			return rc;
+		if (!strcmp(argv[optind + 1], "-")) {
+			rc = read_stdin(&buf, &len);
+		} else if (!(f = fopen(argv[optind + 1], "rb"))) {
+			rc = fail("cannot open '%s': %s", argv[optind + 1],
+				  strerror(errno));
+		} else {
+			FILE *saved = stdin;
+
+			stdin = f;
+			rc = read_stdin(&buf, &len);
+			stdin = saved;
+			fclose(f);
+		}
+		if (!rc && (rc = cohort_snapshot_put(c, buf, len, &rev)))
+			rc = fail_lib(rc);
+		if (!rc)
+			printf("published snapshot at revision %" PRIu64 " (%zu bytes)\n",
+			       rev, len);
+		free(buf);
+	} else if (!strcmp(argv[optind], "get")) {
+		if (argc - optind != 1)
+			return usage_error("snapshot", "'get' takes no argument");
+		if ((rc = open_cluster(&c, 0)))
+			return rc;
+		rc = cohort_snapshot_get(c, &data, &len, &rev);
+		if (rc) {
+			rc = fail_lib(rc);
+		} else {
+			if (fwrite(data, 1, len, stdout) != len || fflush(stdout))
+				rc = fail("cannot write standard output");
+			fprintf(stderr, "%" PRIu64 "\n", rev);
+		}
+		free(data);
+	} else {
+		return usage_error("snapshot", "unknown subcommand '%s'",
+				   argv[optind]);
+	}
+	cohort_cluster_close(c);
+	return rc;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 struct command {
@@ -1662,6 +1937,8 @@ static const struct command commands[] = {
 	{ "cat", cmd_cat, "a package's bytes, verified" },
 	{ "node", cmd_node, "mount-and-go: join, catch up, materialize, watch" },
 	{ "run-once", cmd_run_once, "run a command on one node per period" },
+	{ "janitor", cmd_janitor, "retire idle nodes, remove what all applied" },
+	{ "snapshot", cmd_snapshot, "publish or fetch the application snapshot" },
 };
 
 static void main_help(void)
