@@ -68,8 +68,16 @@ int cohort__error_wrap(int code, const char *fmt, ...)
 	vsnprintf(slot, sizeof(slot), fmt, ap);
 	va_end(ap);
 	n = strlen(slot);
-	if (old[0] && n < sizeof(slot))
-		snprintf(slot + n, sizeof(slot) - n, ": %s", old);
+	if (old[0] && n + 2 < sizeof(slot)) {
+		/* Truncation of a long message is fine: copy what fits. */
+		size_t room = sizeof(slot) - n - 2, ol = strlen(old);
+
+		memcpy(slot + n, ": ", 2);
+		if (ol > room - 1)
+			ol = room - 1;
+		memcpy(slot + n + 2, old, ol);
+		slot[n + 2 + ol] = '\0';
+	}
 	return code;
 }
 
