@@ -14,5 +14,6 @@
 #include "cohort/job.h"
 #include "cohort/snapshot.h"
 #include "cohort/janitor.h"
+#include "cohort/doctor.h"
 
 #endif

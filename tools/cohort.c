@@ -1913,6 +1913,77 @@ static int cmd_snapshot(int argc, char **argv)
 	return rc;
 }
 
+
+/* ---- doctor ------------------------------------------------------------- */
+
+static const char doctor_help[] =
+	"usage: cohort doctor [--peer-check] [--json]\n"
+	"Check the root's filesystem and mount options and say what to fix:\n"
+	"the filesystem type and NFS version, options that break cohort's\n"
+	"assumptions (nolock, local_lock=, soft, noac, lookupcache) and the lock\n"
+	"mode that follows, whether O_EXCL create, rename over a file, link,\n"
+	"OFD locks and folder fsync work there, this node's clock against the\n"
+	"file server's, and the fsync rate.  With --peer-check, run it on two\n"
+	"nodes at once: it tells whether a lock taken on one excludes the other.\n"
+	"Exit 0 when nothing is wrong, 1 when something is.\n";
+
+struct doctor_out {
+	int json;
+};
+
+static void doctor_print(const cohort_doctor_finding *f, void *arg)
+{
+	static const char *const names[] = { "ok", "note", "warn", "FAIL" };
+	struct doctor_out *d = arg;
+
+	if (d->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "check", json_object_new_string(f->check));
+		json_object_object_add(o, "level", json_object_new_string(
+			f->level == COHORT_DOCTOR_FAIL ? "fail" : names[f->level]));
+		json_object_object_add(o, "detail", json_object_new_string(f->detail));
+		json_object_object_add(o, "fix", f->fix[0] ?
+				       json_object_new_string(f->fix) : NULL);
+		print_json(o);
+		return;
+	}
+	printf("%-5s %-12s %s\n", names[f->level], f->check, f->detail);
+	if (f->fix[0] && f->level >= COHORT_DOCTOR_WARN)
+		printf("      %-12s fix: %s\n", "", f->fix);
+	fflush(stdout);
+}
+
+static int cmd_doctor(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		HELP_OPT, { "peer-check", no_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' }, { 0, 0, 0, 0 } };
+	cohort_doctor_options o = COHORT_DOCTOR_OPTIONS_INIT;
+	cohort_doctor_level worst = COHORT_DOCTOR_OK;
+	struct doctor_out d = { 0 };
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(doctor_help, stdout); return 0;
+		case 'p': o.peer_check = 1; break;
+		case 'j': d.json = 1; break;
+		default: return usage_error("doctor", "bad option");
+		}
+	}
+	if (optind != argc)
+		return usage_error("doctor", "unexpected argument '%s'", argv[optind]);
+	if (!g.root)
+		return usage_error(NULL, "no cluster root: use --root DIR or set "
+				   "COHORT_ROOT");
+	o.node = g.node;
+	rc = cohort_doctor_run(g.root, &o, doctor_print, &d, &worst);
+	if (rc)
+		return fail_lib(rc);
+	return worst >= COHORT_DOCTOR_WARN ? 1 : 0;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 struct command {
@@ -1939,6 +2010,7 @@ static const struct command commands[] = {
 	{ "run-once", cmd_run_once, "run a command on one node per period" },
 	{ "janitor", cmd_janitor, "retire idle nodes, remove what all applied" },
 	{ "snapshot", cmd_snapshot, "publish or fetch the application snapshot" },
+	{ "doctor", cmd_doctor, "check the root's filesystem and mount" },
 };
 
 static void main_help(void)
