@@ -940,14 +940,16 @@ int cohort_journal_read(cohort_journal *j, uint64_t from, uint64_t limit,
 		    (rc = cohort__os_open(&rd.fd, rd.path, O_RDONLY | O_NOFOLLOW,
 					  0)))
 			goto out;
-		if (no == h.seg) {
-			rd.end = h.off;
-		} else {
+		{
+			/* A forced GETATTR (statx AT_STATX_FORCE_SYNC): a
+			 * client that caches attributes (FUSE attr_timeout,
+			 * NFS actimeo) would otherwise cut our reads at the
+			 * size it remembers, short of the head. */
 			struct cohort__stat st;
 
 			if ((rc = cohort__os_fstat(&st, rd.fd, rd.path)))
 				goto out;
-			rd.end = st.size;
+			rd.end = no == h.seg ? h.off : st.size;
 		}
 		rd.buf_off = rd.buf_len = 0;
 		for (off = JSEG_HDR; off < rd.end && rev <= h.rev;) {

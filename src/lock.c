@@ -310,12 +310,16 @@ static int read_lease(char *buf, size_t *len, struct cohort__stat *st,
 	return 0;
 }
 
-/* A lease written by a process of this host and boot that is gone. */
+/*
+ * A lease written by a process of this host and boot that is gone, or by
+ * this very process: we passed the flock layer, so no other holder in
+ * this process exists; such a lease is a leftover of a release that failed.
+ */
 static int holder_dead_here(const struct lease_view *v)
 {
 	return v->valid && !strcmp(v->host, cohort__os_host()) &&
 	       !strcmp(v->boot, cohort__os_boot_id()) &&
-	       !cohort__os_pid_alive(v->pid);
+	       (v->pid == (long)getpid() || !cohort__os_pid_alive(v->pid));
 }
 
 /*
@@ -548,7 +552,7 @@ int cohort_lock_check(cohort_lock *l)
 	struct lease_view v;
 	int64_t last;
 	size_t len;
-	int err, rc;
+	int err, rc, tries;
 
 	if (!l)
 		return cohort__error(COHORT_EINVAL, "no lock");
@@ -569,7 +573,15 @@ int cohort_lock_check(cohort_lock *l)
 				     l->name,
 				     (long long)(cohort__os_mono_ms() - last),
 				     (long long)l->timeout_ms);
-	rc = read_lease(now, &len, &st, l->lease_path);
+	/* A transient error (EIO, ESTALE) is not a lost lock: look again a
+	 * few times while the lease time lasts. */
+	for (tries = 0;; tries++) {
+		rc = read_lease(now, &len, &st, l->lease_path);
+		if (rc == 0 || rc == COHORT_ENOTFOUND || tries >= 3 ||
+		    cohort__os_mono_ms() - last >= l->timeout_ms / 2)
+			break;
+		cohort__os_sleep_ms(10 << tries);
+	}
 	if (rc)
 		return cohort__error_wrap(COHORT_ELOCKED,
 					  "lost cluster lock '%s'", l->name);

@@ -15,6 +15,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -833,6 +834,55 @@ START_TEST(test_read_from_limit)
 }
 END_TEST
 
+/* A retained tail past revision 1 (as the janitor leaves it, made here by
+ * publishing a head that says so): bounds report it, reads start there,
+ * reads from before it and nodes behind it are refused. */
+START_TEST(test_tail_bounds)
+{
+	char path[PATH_MAX + 32];
+	unsigned char slot[JHEAD_SLOT];
+	struct cohort__head h;
+	struct recs rs = { 0 };
+	uint64_t tail = 0, head = 0, applied = 0, i;
+
+	for (i = 1; i <= 5; i++)
+		append_str(i == 3 ? "three" : "other");
+	h = head_now();
+	h.tail_rev = 3;
+	h.seq++;
+	cohort__head_encode(slot, &h);
+	snprintf(path, sizeof(path), "%s/journal/head", root);
+	pwrite_at(path, slot, JHEAD_SLOT, (off_t)((h.seq % 2) * JHEAD_SLOT));
+	bounds(&tail, &head);
+	ck_assert_uint_eq(tail, 3);
+	ck_assert_uint_eq(head, 5);
+	ck_assert_int_eq(read_all(&rs, 0, 0), 0);
+	ck_assert_uint_eq(rs.n, 3);
+	ck_assert_uint_eq(rs.v[0].rev, 3);
+	ck_assert_str_eq((char *)rs.v[0].data, "three");
+	ck_assert_int_eq(read_all(&rs, 3, 1), 0);
+	ck_assert_uint_eq(rs.n, 1);
+	ck_assert_int_eq(read_all(&rs, 2, 0), COHORT_ENOTFOUND);
+	ck_assert_uint_eq(rs.n, 0);
+	ck_assert_int_eq(read_all(&rs, 1, 0), COHORT_ENOTFOUND);
+	/* Node n1 is at 0: behind the tail, it must bootstrap. */
+	ck_assert_int_eq(cohort_journal_apply(j, 1, collect_cb, &rs, &applied),
+			 COHORT_EBEHIND);
+	ck_assert_uint_eq(rs.n, 0);
+	/* At 2 (the record before the tail) it can go on. */
+	ck_assert_int_eq(cohort_journal_set_revision(j, 2), 0);
+	ck_assert_int_eq(cohort_journal_apply(j, 1, collect_cb, &rs, &applied), 0);
+	ck_assert_uint_eq(applied, 3);
+	ck_assert_uint_eq(rs.v[0].rev, 3);
+	/* Appends go on after the head. */
+	ck_assert_uint_eq(append_str("six"), 6);
+	bounds(&tail, &head);
+	ck_assert_uint_eq(tail, 3);
+	ck_assert_uint_eq(head, 6);
+	recs_free(&rs);
+}
+END_TEST
+
 /* A second handle (another process's view) sees every commit. */
 START_TEST(test_two_handles)
 {
@@ -868,6 +918,95 @@ START_TEST(test_two_handles)
 	recs_free(&rs);
 	cohort_journal_close(j2);
 	cohort_cluster_close(c2);
+}
+END_TEST
+
+/* ---- many threads, one handle (group commit) ---------------------------- */
+
+#define THREADS 4
+#define THREAD_APPENDS 60
+
+struct thr {
+	int id;
+	uint64_t first[THREAD_APPENDS];
+	size_t n[THREAD_APPENDS];
+	char err[256];
+};
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+	int i;
+
+	for (i = 0; i < THREAD_APPENDS; i++) {
+		char text[3][64];
+		cohort_entry e[3];
+		size_t k, n = (size_t)(i % 3) + 1;
+
+		for (k = 0; k < n; k++) {
+			snprintf(text[k], sizeof(text[k]), "t%d-%d-%zu", t->id, i, k);
+			e[k].type = NULL;
+			e[k].data = text[k];
+			e[k].len = strlen(text[k]);
+		}
+		if (cohort_journal_append(j, e, n, &t->first[i])) {
+			snprintf(t->err, sizeof(t->err), "append %d: %s", i,
+				 cohort_error_last());
+			return NULL;
+		}
+		t->n[i] = n;
+	}
+	return NULL;
+}
+
+/* Appends from several threads on one handle: each all-or-nothing at
+ * consecutive revisions, no revision given twice, nothing lost. */
+START_TEST(test_append_threads)
+{
+	struct thr t[THREADS];
+	pthread_t tid[THREADS];
+	struct recs rs = { 0 };
+	size_t total = 0, k;
+	uint64_t head = 0;
+	char *seen;
+	int i, a;
+
+	memset(t, 0, sizeof(t));
+	for (i = 0; i < THREADS; i++) {
+		t[i].id = i;
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, thr_main, &t[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
+	for (i = 0; i < THREADS; i++)
+		ck_assert_msg(t[i].err[0] == '\0', "thread %d: %s", i, t[i].err);
+	for (i = 0; i < THREADS; i++)
+		for (a = 0; a < THREAD_APPENDS; a++)
+			total += t[i].n[a];
+	bounds(NULL, &head);
+	ck_assert_uint_eq(head, total);
+	ck_assert_int_eq(read_all(&rs, 0, 0), 0);
+	ck_assert_uint_eq(rs.n, total);
+	seen = calloc(total + 1, 1);
+	ck_assert(seen != NULL);
+	for (i = 0; i < THREADS; i++) {
+		for (a = 0; a < THREAD_APPENDS; a++) {
+			for (k = 0; k < t[i].n[a]; k++) {
+				uint64_t rev = t[i].first[a] + k;
+				char want[64];
+
+				snprintf(want, sizeof(want), "t%d-%d-%zu", i, a, k);
+				ck_assert_msg(rev >= 1 && rev <= total,
+					      "revision %" PRIu64 " out of range", rev);
+				ck_assert_msg(!seen[rev], "revision %" PRIu64
+					      " given twice", rev);
+				seen[rev] = 1;
+				ck_assert_str_eq((char *)rs.v[rev - 1].data, want);
+			}
+		}
+	}
+	free(seen);
+	recs_free(&rs);
 }
 END_TEST
 
@@ -1335,6 +1474,12 @@ struct sweep {
 	unsigned long errors;
 	char *bad;	    /* violations found (kept, reported at the end) */
 	size_t nbad;
+	/* The last faulted commit when its append failed saying that its
+	 * outcome is open ("may still appear"): it may show up whole, right
+	 * where it was written, before the next commit; never elsewhere. */
+	char open[4][48];
+	size_t nopen;
+	unsigned long open_kept, open_gone;
 };
 
 static void sweep_ack(struct sweep *s, uint64_t rev, const char *payload)
@@ -1388,6 +1533,9 @@ static void make_payload(char *buf, size_t size, const char *tag, size_t k,
 /*
  * What is on disk must be exactly the acknowledged records: every
  * acknowledged revision with its payload, nothing else, 1..head contiguous.
+ * The one exception is a failed append whose error says its outcome is
+ * open ("may still appear": its records were durable when it lost the
+ * lock): that commit may appear, whole and in order, where it was written.
  * On a violation, note it and adopt what is on disk so that the sweep goes
  * on and reports every place that breaks.
  */
@@ -1422,14 +1570,54 @@ static void sweep_verify(struct sweep *s, const char *ctx)
 			a++;
 			continue;
 		}
+		if (s->nopen && !strcmp(key, s->open[0]) && rs.n - i >= s->nopen) {
+			/* The open commit, kept: whole and in order? */
+			size_t k;
+
+			for (k = 1; k < s->nopen; k++) {
+				char next[48];
+
+				snprintf(next, sizeof(next), "%.*s",
+					 (int)(rs.v[i + k].len < 47 ?
+					       rs.v[i + k].len : 47),
+					 (char *)rs.v[i + k].data);
+				if (strcmp(next, s->open[k]))
+					break;
+			}
+			if (k == s->nopen) {
+				/* Adopt it: it is committed now. */
+				if (s->nacks + k > s->cap) {
+					s->cap = s->nacks + k + 256;
+					s->acks = realloc(s->acks, s->cap *
+							  sizeof(*s->acks));
+					ck_assert(s->acks != NULL);
+				}
+				memmove(s->acks + a + k, s->acks + a,
+					(s->nacks - a) * sizeof(*s->acks));
+				for (k = 0; k < s->nopen; k++) {
+					s->acks[a + k].rev = rs.v[i + k].rev;
+					snprintf(s->acks[a + k].payload,
+						 sizeof(s->acks[0].payload), "%s",
+						 s->open[k]);
+				}
+				s->nacks += s->nopen;
+				s->nopen = 0;
+				s->open_kept++;
+				a += k;
+				i += k - 1;
+				continue;
+			}
+		}
 		if (a < s->nacks && s->acks[a].rev == rs.v[i].rev)
 			sweep_bad(s, "%s: acknowledged revision %" PRIu64 " holds "
 				  "'%s', not '%s'", ctx, rs.v[i].rev, key,
 				  s->acks[a].payload);
 		else
 			sweep_bad(s, "%s: revision %" PRIu64 " holds '%s', which "
-				  "was never acknowledged (its append failed)",
-				  ctx, rs.v[i].rev, key);
+				  "was never acknowledged (its append failed%s)",
+				  ctx, rs.v[i].rev, key,
+				  s->nopen ? "" : " without saying the outcome "
+				  "is open");
 		/* Adopt the disk's view from here on. */
 		s->nacks = a;
 		for (; i < rs.n; i++) {
@@ -1496,6 +1684,13 @@ static int sweep_step(struct sweep *s, enum cohort__os_op op, int what,
 		}
 	} else {
 		s->errors++;
+		s->nopen = 0;
+		if (strstr(cohort_error_last(), "may still appear")) {
+			for (i = 0; i < s->batch; i++)
+				snprintf(s->open[i], sizeof(s->open[i]), "%.47s",
+					 payload[i]);
+			s->nopen = s->batch;
+		}
 		if (what == ENOSPC && rc != COHORT_ENOSPACE &&
 		    rc != COHORT_ELOCKED)
 			sweep_bad(s, "%s: ENOSPC reported as %s: %s", ctx,
@@ -1528,6 +1723,10 @@ static int sweep_step(struct sweep *s, enum cohort__os_op op, int what,
 			sweep_ack(s, rev, key);
 		}
 		sweep_verify(s, ctx);
+		/* Not kept by this append: it was cut, and can never appear. */
+		if (s->nopen)
+			s->open_gone++;
+		s->nopen = 0;
 	}
 	return reached;
 }
@@ -1562,8 +1761,10 @@ static void fault_sweep(const char *conf, size_t batch, size_t pad, int junk,
 		}
 	}
 	if (getenv("COHORT_TEST_VERBOSE"))
-		fprintf(stderr, "# sweep: %lu faulted appends, %lu failed, %zu "
-			"records\n", s.runs, s.errors, s.nacks);
+		fprintf(stderr, "# sweep: %lu faulted appends, %lu failed (%lu "
+			"with an open outcome: %lu kept, %lu gone), %zu records\n",
+			s.runs, s.errors, s.open_kept + s.open_gone, s.open_kept,
+			s.open_gone, s.nacks);
 	ck_assert_msg(s.nbad == 0, "%zu violations in %lu faulted appends:%s",
 		      s.nbad, s.runs, s.bad ? s.bad : "");
 	ck_assert_uint_gt(s.errors, 0);
@@ -1624,6 +1825,21 @@ START_TEST(test_faults_rollover)
 }
 END_TEST
 
+/* The head synced on every commit (as on NFS): a failed sync of a head slot
+ * that was written leaves the commit's outcome open. */
+START_TEST(test_faults_head_sync)
+{
+	static const struct fault_kind kinds[] = {
+		{ COHORT__OP_FSYNC, EIO },   { COHORT__OP_FSYNC, ENOSPC },
+		{ COHORT__OP_WRITE, EIO },   { COHORT__OP_WRITE, ENOSPC },
+		{ COHORT__OP_TRUNCATE, EIO },
+	};
+
+	fault_sweep("[cluster]\nlock_mode = fcntl\n[journal]\nhead_sync = always\n",
+		    2, 0, 1, kinds, sizeof(kinds) / sizeof(kinds[0]), 200);
+}
+END_TEST
+
 /* The default lock mode: the lease's own calls are in the sweep too. */
 START_TEST(test_faults_lease)
 {
@@ -1634,7 +1850,8 @@ START_TEST(test_faults_lease)
 		{ COHORT__OP_OPEN, EIO },    { COHORT__OP_OPEN, ESTALE },
 		{ COHORT__OP_READ, EIO },    { COHORT__OP_LOCK, EIO },
 		{ COHORT__OP_MKDIR, EIO },   { COHORT__OP_FSYNC, EIO },
-		{ COHORT__OP_CLOSE, EIO },
+		{ COHORT__OP_CLOSE, EIO },   { COHORT__OP_WRITE, EIO },
+		{ COHORT__OP_WRITE, ENOSPC },
 	};
 
 	fault_sweep("[cluster]\nlock_mode = both\nlease_timeout = 1500ms\n"
@@ -2002,7 +2219,9 @@ static Suite *journal_suite(void)
 	tcase_add_test(tc, test_append_refused);
 	tcase_add_test(tc, test_append_needs_node);
 	tcase_add_test(tc, test_read_from_limit);
+	tcase_add_test(tc, test_tail_bounds);
 	tcase_add_test(tc, test_two_handles);
+	tcase_add_test(tc, test_append_threads);
 
 	tc = tcase(s, "segments", 0);
 	tcase_add_test(tc, test_segment_rollover);
@@ -2026,6 +2245,7 @@ static Suite *journal_suite(void)
 	tcase_add_test(tc, test_faults_append_batch);
 	tcase_add_test(tc, test_faults_torn_tail);
 	tcase_add_test(tc, test_faults_rollover);
+	tcase_add_test(tc, test_faults_head_sync);
 	tcase_add_test(tc, test_faults_lease);
 	tcase_add_test(tc, test_apply_revision_faults);
 

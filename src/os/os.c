@@ -645,8 +645,9 @@ int cohort__os_mkdir(const char *path, mode_t mode)
 		if (errno == EEXIST) {
 			struct cohort__stat st;
 
-			if (raw_stat(&st, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    S_ISDIR(st.mode))
+			if (raw_stat(&st, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW) != 0)
+				return fail(errno, "create folder", path);
+			if (S_ISDIR(st.mode))
 				return 0;
 			return fail(ENOTDIR, "create folder", path);
 		}
