@@ -337,6 +337,7 @@ int cohort_cluster_open(cohort_cluster **out, const cohort_options *opts)
 	if (!c)
 		return cohort__error(COHORT_ERROR, "out of memory");
 	c->claim_fd = c->hb_fd = -1;
+	pthread_mutex_init(&c->ofd_mu, NULL);
 	cohort__config_init(&c->cfg);
 	c->root = strdup(opts->root);
 	if (!c->root) {
@@ -386,6 +387,13 @@ void cohort_cluster_close(cohort_cluster *c)
 	if (c->claim_fd >= 0)
 		(void)cohort_node_release(c);
 	cohort__os_close_quiet(c->hb_fd);
+	{
+		unsigned int i;
+
+		for (i = 0; i < c->nofd; i++)
+			cohort__os_close_quiet(c->ofd[i].fd);
+		pthread_mutex_destroy(&c->ofd_mu);
+	}
 	cohort__config_free(&c->cfg);
 	free(c->root);
 	free(c->node);
@@ -442,8 +450,9 @@ static int heartbeat_write(cohort_cluster *c)
 	rc = cohort__os_pwrite_full(c->hb_fd, buf, HB_SIZE, 0, path);
 	if (!rc)
 		rc = cohort__publish_sync(c, c->hb_fd, path);
-	if (rc && errno == ESTALE) {
-		/* Replaced under us (fsck moved it?): reopen once. */
+	if (rc) {
+		/* Replaced under us (ESTALE) or the mount went away and came
+		 * back (ENOTCONN, EIO): the next beat opens the file anew. */
 		cohort__os_close_quiet(c->hb_fd);
 		c->hb_fd = -1;
 	}
@@ -649,7 +658,10 @@ int cohort_node_join(cohort_cluster *c, const cohort_join_options *opts)
 		if ((rc = cohort_lock_acquire(&jl, c, "journal", -1)))
 			goto out;
 		rc = cohort__journal_bounds(c, &tail, &head);
-		start = opts->from_head ? head : (tail ? tail - 1 : 0);
+		/* A new node has applied nothing: revision 0.  When history
+		 * was removed it is behind the tail and bootstraps from the
+		 * application snapshot (sync --exec-snapshot). */
+		start = opts->from_head ? head : 0;
 		if (!rc)
 			rc = cohort__revision_write(c, start);
 		{
@@ -895,4 +907,38 @@ int cohort__readonly_check(cohort_cluster *c)
 				     "node '%s' is read-only: %s", c->node,
 				     reason[0] ? reason : "(no reason given)");
 	return 0;
+}
+
+/* ---- lock files --------------------------------------------------------- */
+
+int cohort__lock_file_fd(cohort_cluster *c, const char *name, const char *path,
+			 int *owned)
+{
+	unsigned int i;
+	int fd = -1, rc;
+
+	*owned = 0;
+	pthread_mutex_lock(&c->ofd_mu);
+	for (i = 0; i < c->nofd; i++)
+		if (!strcmp(c->ofd[i].name, name)) {
+			fd = c->ofd[i].fd;
+			break;
+		}
+	if (fd < 0) {
+		rc = cohort__os_open(&fd, path, O_RDWR | O_CREAT | O_NOFOLLOW,
+				     cohort__file_mode(c));
+		if (rc) {
+			pthread_mutex_unlock(&c->ofd_mu);
+			return -1;
+		}
+		if (c->nofd < sizeof(c->ofd) / sizeof(c->ofd[0])) {
+			snprintf(c->ofd[c->nofd].name, sizeof(c->ofd[0].name),
+				 "%s", name);
+			c->ofd[c->nofd++].fd = fd;
+		} else {
+			*owned = 1; /* table full: the lock closes it */
+		}
+	}
+	pthread_mutex_unlock(&c->ofd_mu);
+	return fd;
 }

@@ -3,6 +3,7 @@
 #define COHORT_CLUSTER_INT_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "cohort/cluster.h"
@@ -20,6 +21,16 @@ struct cohort_cluster {
 	char mntopts[1024];
 	int nfs;			/* root is on an NFS client mount */
 	cohort_lock_mode lock_mode;	/* resolved, never AUTO */
+	/* Descriptors of 'locks/NAME.lock' kept open for the handle's life:
+	 * a FUSE view handles close() late and a late close drops the
+	 * view's locks on the file, a new holder's among them; so a lock is
+	 * released with F_UNLCK and its file closed only at handle close. */
+	pthread_mutex_t ofd_mu;
+	struct {
+		char name[COHORT_NODE_ID_MAX + 1];
+		int fd;
+	} ofd[16];
+	unsigned int nofd;
 	/* instance claim */
 	int claim_fd;			/* flock on state/node.lock, or -1 */
 	int hb_fd;			/* heartbeat file, or -1 */
@@ -54,6 +65,13 @@ int cohort__node_retire(cohort_cluster *c, const char *node, const char *why);
 /* The file server's clock (ns): the mtime of a file just created under
  * the root folder 'dir' (relative). */
 int cohort__server_now_ns(int64_t *out, cohort_cluster *c, const char *dir);
+
+/*
+ * The handle's descriptor of 'locks/NAME.lock' (opened on first use, kept
+ * until cohort_cluster_close); -1 and an error on failure.
+ */
+int cohort__lock_file_fd(cohort_cluster *c, const char *name, const char *path,
+			 int *owned);
 
 /* COHORT_EREADONLY (with the reason) when this node is read-only. */
 int cohort__readonly_check(cohort_cluster *c);

@@ -166,7 +166,15 @@ int cohort_janitor_run(cohort_cluster *c, const cohort_janitor_options *o,
 		goto out;
 	limit = idx_rev < r->head ? idx_rev : r->head;
 	for (i = 0; i < n; i++) {
-		if (v[i].retired)
+		size_t k;
+		int going = 0;
+
+		/* Retired nodes, and (in a dry run) those this run would
+		 * retire, do not hold cleanup back; nor does a node already
+		 * behind the tail: it bootstraps from the snapshot anyway. */
+		for (k = 0; k < r->nretired; k++)
+			going |= !strcmp(r->retired[k].path, v[i].id);
+		if (v[i].retired || going || v[i].revision + 1 < r->tail_before)
 			continue;
 		if (v[i].revision < limit) {
 			limit = v[i].revision;

@@ -893,16 +893,42 @@ static int corrupt(const struct reader *rd, uint64_t rev, uint64_t off,
 			     rd->path, (unsigned long long)off, why);
 }
 
+static int read_once(cohort_journal *j, const struct cohort__head *hp,
+		     uint64_t from, uint64_t limit, cohort_record_fn fn,
+		     void *arg, uint64_t *delivered);
+
 int cohort_journal_read(cohort_journal *j, uint64_t from, uint64_t limit,
 			cohort_record_fn fn, void *arg)
 {
-	struct cohort__head h;
+	struct cohort__head h, again;
+	uint64_t delivered = 0;
+	int rc, tries;
+
+	for (tries = 0;; tries++) {
+		if ((rc = head_read_path(&h, j->head_path)))
+			return rc;
+		rc = read_once(j, &h, from, limit, fn, arg, &delivered);
+		/* The janitor may have removed segments we were about to look
+		 * at (the binary search probes below 'from'): if the tail
+		 * moved and nothing was delivered yet, start over. */
+		if (rc != COHORT_ECORRUPT || delivered || tries >= 3 ||
+		    head_read_path(&again, j->head_path) ||
+		    again.tail_seg == h.tail_seg)
+			return rc;
+		j->nsegs = 0;
+		cohort__error_clear();
+	}
+}
+
+static int read_once(cohort_journal *j, const struct cohort__head *hp,
+		     uint64_t from, uint64_t limit, cohort_record_fn fn,
+		     void *arg, uint64_t *delivered)
+{
+	struct cohort__head h = *hp;
 	struct reader rd;
 	uint64_t no, first, rev, off, count = 0;
 	int rc;
 
-	if ((rc = head_read_path(&h, j->head_path)))
-		return rc;
 	if (from == 0)
 		from = h.tail_rev;
 	if (from < h.tail_rev)
@@ -991,6 +1017,7 @@ int cohort_journal_read(cohort_journal *j, uint64_t from, uint64_t limit,
 				out.type = type;
 				out.data = r.data;
 				out.len = r.len;
+				++*delivered;
 				if ((rc = fn(&out, arg)))
 					goto out;
 				if (limit && ++count >= limit)

@@ -25,7 +25,9 @@ struct cohort_lock {
 	char name[COHORT_NODE_ID_MAX + 1];
 	cohort_lock_mode mode;
 	int flock_fd;
-	int ofd_fd;
+	int ofd_fd;	  /* the handle's (cohort__lock_file_fd) */
+	int ofd_owned;	  /* ours to close */
+	int ofd_locked;
 	int lease_fd;
 	char flock_path[PATH_MAX];
 	char ofd_path[PATH_MAX];
@@ -185,8 +187,17 @@ static void lock_free(cohort_lock *l)
 		l->thread_started = 0;
 	}
 	cohort__os_close_quiet(l->lease_fd);
-	cohort__os_close_quiet(l->ofd_fd); /* drops the OFD lock */
-	cohort__os_close_quiet(l->flock_fd);
+	if (l->ofd_fd >= 0 && l->ofd_locked) {
+		/* Keep the caller's error message: unlocking is cleanup. */
+		char saved[1024];
+
+		snprintf(saved, sizeof(saved), "%s", cohort_error_last());
+		if (cohort__os_lock_ofd(l->ofd_fd, F_UNLCK, l->ofd_path))
+			(void)cohort__error(0, "%s", saved);
+	}
+	if (l->ofd_owned)
+		cohort__os_close_quiet(l->ofd_fd);
+	cohort__os_close_quiet(l->flock_fd); /* last: the next local holder */
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
 	free(l);
@@ -252,18 +263,20 @@ static int take_ofd(cohort_lock *l, int64_t deadline)
 
 	rc = cohort__root_path(l->ofd_path, sizeof(l->ofd_path), l->c,
 			       "locks/%s.lock", l->name);
-	if (!rc)
-		rc = cohort__os_open(&l->ofd_fd, l->ofd_path,
-				     O_RDWR | O_CREAT | O_NOFOLLOW,
-				     cohort__file_mode(l->c));
 	if (rc)
 		return rc;
+	l->ofd_fd = cohort__lock_file_fd(l->c, l->name, l->ofd_path,
+					 &l->ofd_owned);
+	if (l->ofd_fd < 0)
+		return COHORT_ERROR;
 	for (;;) {
 		rc = cohort__os_lock_ofd(l->ofd_fd, F_WRLCK, l->ofd_path);
 		if (rc != COHORT_ELOCKED || cohort__os_mono_ms() >= deadline)
 			break;
 		backoff(deadline, round++);
 	}
+	if (rc == 0)
+		l->ofd_locked = 1;
 	if (rc == COHORT_ELOCKED) {
 		char lease[PATH_MAX], now[LEASE_SIZE + 1];
 		struct cohort__stat st;
@@ -616,15 +629,34 @@ int cohort_lock_release(cohort_lock *l)
 			pthread_join(l->thread, NULL);
 			l->thread_started = 0;
 		}
-		rc = read_lease(now, &len, &st, l->lease_path);
+		/* Move the lease aside first, then look at what was moved:
+		 * checking and then unlinking by name could remove a lease
+		 * that a breaker and a new holder put there in between. */
+		char aside[PATH_MAX];
+
+		rc = cohort__root_path(aside, sizeof(aside), l->c,
+				       "locks/%s.lease.released.%s", l->name,
+				       l->nonce);
+		if (rc == 0)
+			rc = cohort__os_rename(l->lease_path, aside);
 		if (rc == 0) {
-			lease_parse(&v, now, len);
-			if (v.valid && !strcmp(v.nonce, l->nonce))
-				rc = cohort__os_unlink(l->lease_path);
+			rc = read_lease(now, &len, &st, aside);
+			if (rc == 0)
+				lease_parse(&v, now, len);
 			else
+				v.valid = 0; /* unknown: treat as not ours */
+			if (!(v.valid && !strcmp(v.nonce, l->nonce))) {
+				/* Someone else's: put it back. */
+				(void)cohort__os_link(aside, l->lease_path);
 				rc = cohort__error(COHORT_ELOCKED,
 						   "cluster lock '%s' was broken "
 						   "while held", l->name);
+			}
+			(void)cohort__os_unlink(aside);
+		} else if (rc == COHORT_ENOTFOUND) {
+			rc = cohort__error(COHORT_ELOCKED,
+					   "cluster lock '%s' was broken while "
+					   "held", l->name);
 		}
 	}
 	lock_free(l);

@@ -18,6 +18,18 @@ static int snap_path(char *buf, size_t size, cohort_cluster *c)
 	return cohort__root_path(buf, size, c, "snapshots/app");
 }
 
+/*
+ * The checksum covers the header lines before "sum" and the content, so
+ * that a changed revision is caught as surely as a changed byte.
+ */
+static uint64_t snap_sum(const char *text, const char *body, size_t blen)
+{
+	const char *s = strstr(text, "\nsum ");
+	size_t hl = s ? (size_t)(s + 1 - text) : 0;
+
+	return XXH3_64bits_withSeed(body, blen, XXH3_64bits(text, hl));
+}
+
 /* Parse the header; '*body' points at the content inside 'text'. */
 static int snap_parse(const char *text, size_t len, uint64_t *rev,
 		      const char **body, size_t *blen, const char *path)
@@ -39,7 +51,7 @@ static int snap_parse(const char *text, size_t len, uint64_t *rev,
 	sum = strtoull(val, NULL, 16);
 	*body = sep + 2;
 	*blen = len - (size_t)(*body - text);
-	if (*blen != size || XXH3_64bits(*body, *blen) != sum)
+	if (*blen != size || snap_sum(text, *body, *blen) != sum)
 		goto bad;
 	return 0;
 bad:
@@ -132,9 +144,11 @@ int cohort_snapshot_put(cohort_cluster *c, const void *data, size_t len,
 		goto out;
 	cohort__error_clear();
 	n = snprintf(head, sizeof(head),
-		     "cohort-snapshot 1\nrev %llu\nnode %s\nsize %zu\nsum %016llx\n\n",
-		     (unsigned long long)mine, c->node, len,
-		     (unsigned long long)XXH3_64bits(data, len));
+		     "cohort-snapshot 1\nrev %llu\nnode %s\nsize %zu\n",
+		     (unsigned long long)mine, c->node, len);
+	n += snprintf(head + n, sizeof(head) - (size_t)n, "sum %016llx\n\n",
+		      (unsigned long long)XXH3_64bits_withSeed(
+			      data, len, XXH3_64bits(head, (size_t)n)));
 	buf = malloc((size_t)n + len);
 	if (!buf) {
 		rc = cohort__error(COHORT_ERROR, "out of memory");

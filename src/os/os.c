@@ -796,6 +796,19 @@ int cohort__os_read_file(char **out, size_t *len, const char *path,
 		*len = got;
 		return 0;
 retry:
+		if (errno == ENOENT) {
+			struct cohort__stat again;
+
+			/* A rename over the name can make a FUSE view (and an
+			 * NFS client with a stale dentry) miss it for a moment:
+			 * if it is there now, look again. */
+			if (raw_stat(&again, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW) != 0) {
+				errno = ENOENT;
+				return rc;
+			}
+			cohort__os_sleep_ms(1);
+			continue;
+		}
 		if (errno != ESTALE)
 			return rc;
 		/* NFS fact 8: replaced by another node; reopen by path. */
