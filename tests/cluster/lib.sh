@@ -217,6 +217,8 @@ view_kill() {
 cluster_cleanup() {
 	local rc=$? p v
 	trap - EXIT INT TERM
+	# Also any job started with a bare '&' instead of bg_start.
+	mapfile -t -O "${#CLUSTER_PIDS[@]}" CLUSTER_PIDS < <(jobs -p)
 	{
 		for p in "${CLUSTER_PIDS[@]}"; do
 			kill_tree "$p" KILL

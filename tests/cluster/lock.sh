@@ -2,7 +2,8 @@
 # tests/cluster/lock.sh - cluster locks exclude across bindfs views.
 #
 # 1. For each lock mode (fcntl, lease, both): three nodes a, b, c (one per
-#    view), two lockcounter processes each, increment one shared counter
+#    view), two lockcounter processes each (one in fcntl mode: see
+#    exclusion_test), increment one shared counter
 #    under the lock "counter" while a killer SIGKILLs random lockcounters at
 #    random moments (and each slot starts a replacement).  Then: every
 #    reported value is distinct, the ledger slot of each names the process
@@ -18,7 +19,10 @@
 #    waiter waits; continued, the holder commits or aborts before its
 #    commit point, and the waiter commits after it.
 #
-# BUILD=build bash tests/cluster/lock.sh   (LOCK_ITERS per slot, default 50)
+# BUILD=build bash tests/cluster/lock.sh
+#   LOCK_ITERS      increments per lockcounter slot (default 200; 6 slots)
+#   LOCK_MODES      modes of the exclusion test (default "fcntl lease both")
+#   LOCK_PAUSE_TESTS=0  skip 2-4
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/cluster/lib.sh
 . "$HERE/lib.sh"
@@ -62,15 +66,16 @@ driver() {
 		[ "$n" -ge "$ITERS" ] && break
 		# shellcheck disable=SC2046
 		"$LOCKCOUNTER" $(lc_args "$id" "$data") \
-			--iterations $((ITERS - n)) --hold-ms $((RANDOM % 6)) \
+			--iterations $((ITERS - n)) --hold-ms $((RANDOM % 6)) --trace \
 			>"$dir/cur.$slot" 2>>"$dir/err.$slot" &
 		pid=$!
 		echo "$pid" >"$dir/pid.$slot"
 		{ wait "$pid"; } 2>/dev/null
 		rc=$?
 		rm -f "$dir/pid.$slot"
-		mv "$dir/cur.$slot" "$dir/out.$slot.$pid"
-		echo "$pid $rc" >>"$dir/exits"
+		# (Killed before its redirections were set up: no output.)
+		[ ! -e "$dir/cur.$slot" ] || mv "$dir/cur.$slot" "$dir/out.$slot.$pid"
+		echo "$pid $rc node $id slot $slot" >>"$dir/exits"
 		case $rc in
 		0 | 137) ;;
 		3) echo "$pid" >>"$dir/lost" ;;
@@ -91,14 +96,14 @@ killer() {
 		pid=$(cat "$dir/pid.$((RANDOM % nslots))" 2>/dev/null) || continue
 		[ -n "$pid" ] || continue
 		# Only our own lockcounters (a pid may have been reused).
-		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+		{ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null |
 			grep -qF -- "--root $T/" || continue
 		kill -KILL "$pid" 2>/dev/null && echo "$pid" >>"$dir/kills"
 	done
 }
 
 exclusion_test() {
-	local mode=$1 data dir slot id t0 t1 pids=() p left reported c kills
+	local mode=$1 data dir slot id t0 t1 pids=() p left reported c kills k
 	local dups bad errs lost
 	init_root "lock-$mode" "$mode"
 	data=data-lock-$mode
@@ -107,12 +112,20 @@ exclusion_test() {
 	: >"$dir/kills"
 	t0=$(now_ms)
 	slot=0
-	for id in a a b b c c; do
+	# In fcntl mode, one process per view: bindfs holds every forwarded
+	# lock as its own process's, so a process of a view that closes the
+	# lock file (a killed one does, late) drops the lock another process
+	# of that view holds (NFS.md, "Locks inside one view"); a real NFS
+	# client does not.  The lease layer (modes lease and both) excludes
+	# two processes per view too.
+	local ids="a a b b c c"
+	[ "$mode" = fcntl ] && ids="a b c"
+	for id in $ids; do
 		bg_start driver "$id" "$slot" "$data" "$dir"
 		pids+=("$BG_PID")
 		slot=$((slot + 1))
 	done
-	bg_start killer "$dir" 6
+	bg_start killer "$dir" "$slot"
 	local kpid=$BG_PID
 	left=1
 	while [ "$left" -eq 1 ]; do
@@ -155,11 +168,12 @@ exclusion_test() {
 		tap_ok "$mode: every lockcounter ended done, killed or lost"
 	else
 		tap_fail "$mode: every lockcounter ended done, killed or lost" \
-			"$errs" "$(cat "$dir"/err.* 2>/dev/null | tail -n 20)"
+			"$errs" "$(cat "$dir"/err.* 2>/dev/null | grep -v '^T ' | tail -n 20)"
 	fi
-	tap_is "$mode: all $((ITERS * 6)) increments reported" \
-		"$reported" "$((ITERS * 6))"
-	if [ "$kills" -ge 20 ]; then
+	tap_is "$mode: all $((ITERS * slot)) increments reported" \
+		"$reported" "$((ITERS * slot))"
+	# Enough kills that holders die inside the critical section.
+	if [ "$kills" -ge $((ITERS / 10 + 1)) ]; then
 		tap_ok "$mode: the killer SIGKILLed lockcounters ($kills)"
 	else
 		tap_fail "$mode: the killer SIGKILLed lockcounters" \
@@ -169,10 +183,20 @@ exclusion_test() {
 	if [ -z "$dups" ]; then
 		tap_ok "$mode: every reported value is distinct"
 	else
+		# Each lockcounter's --trace (stderr), merged by time, around
+		# the first value reported twice.
+		k=$(echo "$dups" | head -n 1)
+		cat "$dir"/err.* | grep '^T ' | sort -k2,2 >"$dir/trace"
+		local at
+		at=$(grep -n " read $((k - 1))$" "$dir/trace" | head -n 1 | cut -d: -f1)
 		tap_fail "$mode: every reported value is distinct" \
 			"reported twice: $(echo "$dups" | tr '\n' ' ')" \
-			"$(grep -E "^($(echo "$dups" | paste -sd'|')) " \
-				"$dir/reported")"
+			"$(grep "^$k " "$dir/reported" | sort -u |
+				while read -r _ p; do
+					echo "$k by pid $p: $(grep "^$p " "$dir/exits")"
+				done)" \
+			"trace (time pid step value) around the first read of $((k - 1)):" \
+			"$(sed -n "$((${at:-1} > 12 ? ${at:-1} - 12 : 1)),$((${at:-1} + 14))p" "$dir/trace")"
 	fi
 	# The ledger: fixed 32-byte slots, slot K at offset (K-1)*32 (a hole
 	# reads as dots).  Slot K must name the pid that reported K.
@@ -389,10 +413,12 @@ stalled_both_test() {
 	fi
 }
 
-for mode in fcntl lease both; do
+for mode in ${LOCK_MODES:-fcntl lease both}; do
 	exclusion_test "$mode"
 done
-stalled_holder_test
-live_holder_test
-stalled_both_test
+if [ "${LOCK_PAUSE_TESTS:-1}" = 1 ]; then
+	stalled_holder_test
+	live_holder_test
+	stalled_both_test
+fi
 exit 0

@@ -5,7 +5,7 @@
  *
  *	lockcounter --root R --node N --state S --counter FILE --ledger FILE
  *	            --iterations K [--hold-ms M] [--pause-before-commit-ms M]
- *	            [--init]
+ *	            [--init] [--trace]
  *
  * Each iteration: take the lock; read the counter (decimal, missing = 0),
  * value V; write the fixed-width 32-byte line "slot V+1 pid P" at offset
@@ -19,7 +19,9 @@
  * moment loses at most the one increment it was committing.
  *
  * Only the public API (cohort.h) is used for the lock; the counter and the
- * ledger use plain POSIX.  --init creates the cluster at the root first.
+ * ledger use plain POSIX.  --init creates the cluster at the root first;
+ * --trace logs each step with a wall-clock time in microseconds on stderr
+ * (for a post-mortem of a failed run).
  * Exit: 0 done, 1 error, 2 usage, 3 lock lost before a commit.
  */
 #include <errno.h>
@@ -35,13 +37,26 @@
 
 #define SLOT 32
 
+static int tracing;
+
+static void trace(const char *what, long v)
+{
+	struct timespec ts;
+
+	if (!tracing)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(stderr, "T %lld.%06ld %ld %s %ld\n", (long long)ts.tv_sec,
+		ts.tv_nsec / 1000, (long)getpid(), what, v);
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: lockcounter --root R --node N --state S --counter FILE "
 		"--ledger FILE\n"
 		"                   --iterations K [--hold-ms M] "
-		"[--pause-before-commit-ms M] [--init]\n");
+		"[--pause-before-commit-ms M] [--init] [--trace]\n");
 	exit(2);
 }
 
@@ -182,6 +197,10 @@ int main(int argc, char **argv)
 			init = 1;
 			continue;
 		}
+		if (!strcmp(a, "--trace")) {
+			tracing = 1;
+			continue;
+		}
 		if (i + 1 >= argc)
 			usage();
 		if (!strcmp(a, "--root"))
@@ -220,10 +239,13 @@ int main(int argc, char **argv)
 		cohort_lock *l = NULL;
 		long v;
 
+		trace("acquire", i);
 		rc = cohort_lock_acquire(&l, c, "counter", -1);
 		if (rc != 0)
 			die("cannot acquire lock 'counter'", cohort_error_last());
+		trace("locked", i);
 		v = read_counter(counter);
+		trace("read", v);
 		write_ledger(ledger, v + 1);
 		sleep_ms(hold_ms);
 		sleep_ms(pause_ms);
@@ -237,7 +259,9 @@ int main(int argc, char **argv)
 			return 3;
 		}
 		write_counter(counter, v + 1);
+		trace("committed", v + 1);
 		rc = cohort_lock_release(l);
+		trace("released", v + 1);
 		/* The commit happened: report it even if release complains. */
 		printf("done %ld\n", v + 1);
 		fflush(stdout);
