@@ -21,6 +21,7 @@
 #include "os/os.h"
 #include "package.h"
 #include "store_gc.h"
+#include "store_int.h"
 
 #define COPY_CHUNK (1u << 20)
 #define INDEX_MAX (256u << 20)
@@ -522,9 +523,9 @@ static int blob_verify(cohort_store *s, const cohort_package *p, int fd,
 	hash_hex(got, XXH3_128bits_digest(st));
 	if (off != p->size || strcmp(got, p->hash))
 		rc = cohort__error(COHORT_ECORRUPT,
-				   "content of '%s' %s-%s is damaged: blob '%s' "
+				   "content of '%s' %s is damaged: blob '%s' "
 				   "has %llu bytes with hash %s, expected %llu "
-				   "with %s: run 'cohort fsck'", p->id, p->id,
+				   "with %s: run 'cohort fsck'", p->id,
 				   p->version, path, (unsigned long long)off, got,
 				   (unsigned long long)p->size, p->hash);
 out:
@@ -686,28 +687,10 @@ int cohort_store_install(cohort_store *s, const char *path,
 	meta.deps = NULL;
 	meta.ndeps = 0;
 
-	/* Store the content once: a blob name always holds whole content. */
-	if ((rc = blob_path(dst, sizeof(dst), s, p.hash)))
-		goto out;
-	if (snprintf(dir, sizeof(dir), "%s/%.2s/%.2s", s->blobs, p.hash,
-		     p.hash + 2) >= (int)sizeof(dir)) {
-		rc = cohort__error(COHORT_EINVAL, "path too long: '%s'", s->blobs);
-		goto out;
-	}
-	if ((rc = cohort__os_mkdir_p(dir, cohort__dir_mode(s->c))))
-		goto out;
-	if (cohort__os_stat(&st, dst, 1) == 0 && st.size == p.size) {
-		(void)cohort__os_unlink(tmp); /* stored already */
-	} else {
-		if ((rc = cohort__os_rename(tmp, dst)) ||
-		    (rc = cohort__os_fsync_dir(dir)))
-			goto out;
-	}
-	cohort__os_temp_done(tmp);
-	have_tmp = 0;
-	cohort__error_clear();
-
-	/* Decide and record under the store lock, against the head. */
+	/* Decide under the store lock, against the head: the dependency
+	 * check cannot race another install, and the janitor's cleanup of
+	 * unreferenced content (also under this lock) cannot remove a blob
+	 * between our finding it and our record naming it. */
 	if ((rc = cohort_lock_acquire(&l, s->c, "store", -1)) ||
 	    (rc = index_load(&ix, s)))
 		goto out;
@@ -722,6 +705,38 @@ int cohort_store_install(cohort_store *s, const char *path,
 				   p.ns[0] ? "'" : "the root namespace");
 		goto out;
 	}
+
+	/* Store the content once: a blob name always holds whole content.
+	 * Content stored already is kept if it verifies, and replaced by
+	 * ours if it was damaged. */
+	if ((rc = blob_path(dst, sizeof(dst), s, p.hash)))
+		goto out;
+	if (snprintf(dir, sizeof(dir), "%s/%.2s/%.2s", s->blobs, p.hash,
+		     p.hash + 2) >= (int)sizeof(dir)) {
+		rc = cohort__error(COHORT_EINVAL, "path too long: '%s'", s->blobs);
+		goto out;
+	}
+	if ((rc = cohort__os_mkdir_p(dir, cohort__dir_mode(s->c))))
+		goto out;
+	{
+		int bfd, same = 0;
+
+		if (cohort__os_stat(&st, dst, 1) == 0 && st.size == p.size &&
+		    cohort__os_open(&bfd, dst, O_RDONLY | O_NOFOLLOW, 0) == 0) {
+			same = blob_verify(s, &p, bfd, dst) == 0;
+			cohort__os_close_quiet(bfd);
+		}
+		cohort__error_clear();
+		if (same) {
+			(void)cohort__os_unlink(tmp); /* stored already */
+		} else if ((rc = cohort__os_rename(tmp, dst)) ||
+			   (rc = cohort__os_fsync_dir(dir))) {
+			goto out;
+		}
+	}
+	cohort__os_temp_done(tmp);
+	have_tmp = 0;
+	cohort__error_clear();
 	{
 		json_object *j;
 		cohort_package copy;
@@ -807,9 +822,13 @@ int cohort_store_uninstall(cohort_store *s, const char *ns, const char *id,
 		for (d = 0; d < ix.v[i].ndeps; d++) {
 			if (strcmp(ix.v[i].deps[d], id))
 				continue;
-			/* Satisfied elsewhere (its own namespace) still? */
+			/* Satisfied elsewhere still?  Uninstalling from the root
+			 * namespace: by the dependent's own namespace; from a
+			 * namespace: by the root namespace. */
 			if (!n[0] && ix.v[i].ns[0] &&
 			    index_find(&ix, ix.v[i].ns, id) >= 0)
+				continue;
+			if (n[0] && index_find(&ix, "", id) >= 0)
 				continue;
 			rc = cohort__error(COHORT_EINVAL,
 					   "package '%s' is needed by '%s' %s%s%s%s "
@@ -1137,8 +1156,8 @@ int cohort_store_materialize(cohort_store *s, const char *dir, const char *ns,
 	cohort_package *pk = NULL;
 	struct want *w = NULL;
 	size_t npk = 0, nold = 0, nw = 0, nnow = 0, i, k;
-	char mpath[PATH_MAX];
-	int rc, n;
+	char mpath[PATH_MAX], first_msg[1024] = "";
+	int rc, n, first_rc = 0;
 
 	*sp = zero;
 	n = snprintf(mpath, sizeof(mpath), "%s/" MANIFEST_NAME, dir);
@@ -1150,7 +1169,7 @@ int cohort_store_materialize(cohort_store *s, const char *dir, const char *ns,
 	    (rc = manifest_load(&old, &nold, mpath)))
 		goto out;
 	w = calloc(npk + 1, sizeof(*w));
-	now = calloc(npk + 1, sizeof(*now));
+	now = calloc(npk + nold + 1, sizeof(*now));
 	if (!w || !now) {
 		rc = cohort__error(COHORT_ERROR, "out of memory");
 		goto out;
@@ -1198,8 +1217,19 @@ int cohort_store_materialize(cohort_store *s, const char *dir, const char *ns,
 		/* Missing, outdated, or changed by hand: write it again. */
 		if (pl)
 			pl->keep = 1;
-		if ((rc = place(s, dir, w[i].name, w[i].p, &now[nnow])))
-			goto out;
+		if ((rc = place(s, dir, w[i].name, w[i].p, &now[nnow]))) {
+			/* Go on with the others; the manifest must still know
+			 * every file we placed, this one included. */
+			if (!first_rc) {
+				first_rc = rc;
+				snprintf(first_msg, sizeof(first_msg), "%s",
+					 cohort_error_last());
+			}
+			if (pl)
+				now[nnow++] = *pl;
+			rc = 0;
+			continue;
+		}
 		nnow++;
 		if (exists)
 			sp->updated++;
@@ -1214,16 +1244,24 @@ int cohort_store_materialize(cohort_store *s, const char *dir, const char *ns,
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, old[i].name);
 		rc = cohort__os_unlink(path);
-		if (rc == 0)
+		if (rc == 0) {
 			sp->removed++;
-		else if (rc != COHORT_ENOTFOUND)
-			goto out;
+		} else if (rc != COHORT_ENOTFOUND) {
+			if (!first_rc) {
+				first_rc = rc;
+				snprintf(first_msg, sizeof(first_msg), "%s",
+					 cohort_error_last());
+			}
+			now[nnow++] = old[i]; /* still there, still ours */
+		}
 		cohort__error_clear();
 		rc = 0;
 	}
-	if (sp->added || sp->updated || sp->removed || nold != nnow)
+	if (sp->added || sp->updated || sp->removed || nold != nnow || first_rc)
 		rc = manifest_write(mpath, now, nnow,
 				    s->c->node ? s->c->node : "materialize");
+	if (first_rc)
+		rc = cohort__error(first_rc, "%s", first_msg);
 out:
 	free(w);
 	free(now);
@@ -1331,4 +1369,74 @@ out:
 		index_free(&ix);
 	r2 = cohort_lock_release(l);
 	return rc ? rc : r2;
+}
+
+/* ---- for fsck (store_int.h) ---------------------------------------------- */
+
+struct cohort__index {
+	struct index ix;
+};
+
+int cohort__store_index_new(struct cohort__index **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : cohort__error(COHORT_ERROR, "out of memory");
+}
+
+void cohort__store_index_free(struct cohort__index *x)
+{
+	if (!x)
+		return;
+	index_free(&x->ix);
+	free(x);
+}
+
+int cohort__store_snapshot_load(struct cohort__index *x, cohort_store *s)
+{
+	index_free(&x->ix);
+	return snapshot_load(&x->ix, s);
+}
+
+int cohort__store_snapshot_write(cohort_store *s, const struct cohort__index *x)
+{
+	return snapshot_write(s, &x->ix);
+}
+
+int cohort__store_index_apply(struct cohort__index *x, const cohort_record *r)
+{
+	struct replay rp = { &x->ix, 0 };
+
+	return replay_one(r, &rp);
+}
+
+int cohort__store_index_copy(struct cohort__index *dst,
+			     const struct cohort__index *src)
+{
+	size_t i;
+	int rc;
+
+	index_free(&dst->ix);
+	for (i = 0; i < src->ix.n; i++) {
+		cohort_package p;
+
+		if ((rc = copy_package(&p, &src->ix.v[i])) ||
+		    (rc = index_put(&dst->ix, &p)))
+			return rc;
+	}
+	dst->ix.rev = src->ix.rev;
+	return 0;
+}
+
+const cohort_package *cohort__store_index_packages(
+	const struct cohort__index *x, size_t *n, uint64_t *rev)
+{
+	*n = x->ix.n;
+	if (rev)
+		*rev = x->ix.rev;
+	return x->ix.v;
+}
+
+void cohort__store_index_set_rev(struct cohort__index *x, uint64_t rev)
+{
+	x->ix.rev = rev;
 }
