@@ -1237,7 +1237,7 @@ int cohort__journal_trim(cohort_journal *j, cohort_lock *l, uint64_t limit,
 {
 	struct cohort__head h;
 	char path[PATH_MAX], dir[PATH_MAX];
-	uint64_t s, end, first, next_first;
+	uint64_t s, end, first, next_first, old_tail_seg;
 	int64_t now_ns = 0;
 	int rc;
 
@@ -1249,17 +1249,31 @@ int cohort__journal_trim(cohort_journal *j, cohort_lock *l, uint64_t limit,
 	if (min_age_ms > 0 &&
 	    (rc = cohort__server_now_ns(&now_ns, j->c, "journal")))
 		return rc;
-	/* Leftovers of a run that died between publishing and unlinking. */
-	for (s = h.tail_seg; !dry_run && s > 1; s--) {
-		if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, s - 1)))
-			return rc;
-		rc = cohort__os_unlink(path);
-		if (rc == COHORT_ENOTFOUND) {
-			cohort__error_clear();
-			break;
+	/* Leftovers of a run that died between publishing and unlinking:
+	 * files go lowest first, so what is left is a contiguous run just
+	 * below the tail.  Find its bottom, then remove upwards again. */
+	if (!dry_run) {
+		uint64_t lo = h.tail_seg;
+
+		for (; lo > 1; lo--) {
+			struct cohort__stat st0;
+
+			if ((rc = cohort__seg_path(path, sizeof(path), j->c->root,
+						   lo - 1)))
+				return rc;
+			if (cohort__os_stat(&st0, path, 1)) {
+				cohort__error_clear();
+				break;
+			}
 		}
-		if (rc)
-			return rc;
+		for (s = lo; s < h.tail_seg; s++) {
+			if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, s)))
+				return rc;
+			rc = cohort__os_unlink(path);
+			if (rc && rc != COHORT_ENOTFOUND)
+				return rc;
+			cohort__error_clear();
+		}
 	}
 	end = h.tail_seg;
 	for (s = h.tail_seg; s < h.seg; s++) {
@@ -1295,22 +1309,20 @@ int cohort__journal_trim(cohort_journal *j, cohort_lock *l, uint64_t limit,
 	/* Commit point: readers stop at the new tail from here on.  The
 	 * head is synced: a tail that moved back would point at files that
 	 * are gone. */
+	old_tail_seg = h.tail_seg;
 	h.tail_seg = end;
 	h.tail_rev = first;
 	if ((rc = head_publish(j, &h)) ||
 	    (rc = cohort__os_fdatasync(j->head_fd, j->head_path)))
 		return rc;
 	*new_tail = first;
-	for (s = end; s > 1; s--) {
-		if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, s - 1)))
+	for (s = old_tail_seg; s < end; s++) {
+		if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, s)))
 			return rc;
 		rc = cohort__os_unlink(path);
-		if (rc == COHORT_ENOTFOUND) {
-			cohort__error_clear();
-			break;
-		}
-		if (rc)
+		if (rc && rc != COHORT_ENOTFOUND)
 			return rc;
+		cohort__error_clear();
 	}
 	j->nsegs = 0; /* forget cached headers of removed segments */
 	return cohort__os_fsync_dir(dir);
