@@ -15,5 +15,6 @@
 #include "cohort/snapshot.h"
 #include "cohort/janitor.h"
 #include "cohort/doctor.h"
+#include "cohort/fsck.h"
 
 #endif

@@ -344,9 +344,6 @@ int cohort_cluster_open(cohort_cluster **out, const cohort_options *opts)
 		rc = cohort__error(COHORT_ERROR, "out of memory");
 		goto fail;
 	}
-	rc = read_identity(c->id, c->root);
-	if (rc)
-		goto fail;
 	if (opts->node) {
 		c->node = strdup(opts->node);
 		if (opts->state && *opts->state)
@@ -358,6 +355,23 @@ int cohort_cluster_open(cohort_cluster **out, const cohort_options *opts)
 			goto fail;
 		}
 	}
+	rc = read_identity(c->id, c->root);
+	if (rc && c->node && cohort__os_errno_is_cutoff(errno)) {
+		/* The root does not answer: if 'cohort node' has put this
+		 * node in read-only mode, say that, with its reason. */
+		char msg[1024], reason[1024];
+		int ro = 0;
+
+		snprintf(msg, sizeof(msg), "%s", cohort_error_last());
+		if (cohort_node_mode(c, &ro, reason, sizeof(reason)) == 0 && ro)
+			rc = cohort__error(COHORT_EREADONLY,
+					   "node '%s' is read-only: %s", c->node,
+					   reason[0] ? reason : msg);
+		else
+			cohort__error(rc, "%s", msg);
+	}
+	if (rc)
+		goto fail;
 	snprintf(path, sizeof(path), "%s/cohort.conf", c->root);
 	if ((rc = cohort__config_load(&c->cfg, path)))
 		goto fail;
@@ -941,4 +955,26 @@ int cohort__lock_file_fd(cohort_cluster *c, const char *name, const char *path,
 	}
 	pthread_mutex_unlock(&c->ofd_mu);
 	return fd;
+}
+
+int cohort_node_mode_of(const cohort_options *o, int *readonly, char *reason,
+			size_t size)
+{
+	cohort_cluster c;
+	int rc;
+
+	*readonly = 0;
+	if (!o || o->version != COHORT_OPTIONS_VERSION || !o->node ||
+	    !cohort__name_valid(o->node))
+		return 0;
+	memset(&c, 0, sizeof(c));
+	c.node = (char *)(uintptr_t)o->node;
+	if (o->state && *o->state)
+		c.state = (char *)(uintptr_t)o->state;
+	else if ((rc = default_state(&c.state, o->node)))
+		return rc;
+	rc = cohort_node_mode(&c, readonly, reason, size);
+	if (!(o->state && *o->state))
+		free(c.state);
+	return rc;
 }

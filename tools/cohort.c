@@ -223,6 +223,25 @@ static int open_cluster(cohort_cluster **c, int need_node)
 	return 0;
 }
 
+/*
+ * Commands that change the shared state refuse at once on a read-only
+ * node, before touching the root (which may hang while cut off).
+ */
+static int refuse_if_readonly(void)
+{
+	cohort_options o = COHORT_OPTIONS_INIT;
+	char reason[1024];
+	int ro = 0;
+
+	o.root = g.root;
+	o.node = g.node;
+	o.state = g.state;
+	if (cohort_node_mode_of(&o, &ro, reason, sizeof(reason)) == 0 && ro)
+		return fail("read-only: node '%s' is read-only: %s", g.node,
+			    reason[0] ? reason : "(no reason given)");
+	return 0;
+}
+
 static int parse_u64(uint64_t *out, const char *s)
 {
 	char *end;
@@ -436,6 +455,8 @@ static int cmd_append(int argc, char **argv)
 	if (!strncmp(type, "store.", 6))
 		return usage_error("append", "record types 'store.*' are the "
 				   "extension store's: use 'cohort install'");
+	if ((rc = refuse_if_readonly()))
+		return rc;
 	if ((rc = open_cluster(&c, 1)))
 		return rc;
 	if (optind < argc && strcmp(argv[optind], "-")) {
@@ -895,8 +916,34 @@ static int cmd_status(int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage_error("status", "unexpected argument '%s'", argv[optind]);
-	if ((rc = open_cluster(&c, 0)))
+	if ((rc = open_cluster(&c, 0))) {
+		cohort_options o = COHORT_OPTIONS_INIT;
+		int ro2 = 0;
+
+		/* Cut off from the root: still say this node's mode. */
+		o.root = g.root;
+		o.node = g.node;
+		o.state = g.state;
+		if (rc == EXIT_FAIL && g.node &&
+		    cohort_node_mode_of(&o, &ro2, reason, sizeof(reason)) == 0) {
+			if (json) {
+				json_object *e = json_object_new_object();
+
+				json_object_object_add(e, "cluster", NULL);
+				json_object_object_add(e, "head", NULL);
+				json_object_object_add(e, "tail", NULL);
+				json_object_object_add(e, "mode", json_object_new_string(ro2 ? "ro" : "rw"));
+				if (ro2)
+					json_object_object_add(e, "mode_reason", json_object_new_string(reason));
+				json_object_object_add(e, "nodes", json_object_new_array());
+				print_json(e);
+			} else {
+				printf("mode     %s%s%s\n", ro2 ? "ro" : "rw",
+				       ro2 ? " - " : "", ro2 ? reason : "");
+			}
+		}
 		return rc;
+	}
 	stale_ms = cohort_config_get_int(c, "cluster", "stale_after");
 	rc = cohort_journal_open(&j, c);
 	if (!rc)
@@ -1036,6 +1083,8 @@ static int cmd_install(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage_error("install", "give one package FILE");
+	if ((rc = refuse_if_readonly()))
+		return rc;
 	if ((rc = open_cluster(&c, 1)))
 		return rc;
 	rc = cohort_store_open(&st, c);
@@ -1076,6 +1125,8 @@ static int cmd_uninstall(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage_error("uninstall", "give one package ID");
+	if ((rc = refuse_if_readonly()))
+		return rc;
 	if ((rc = open_cluster(&c, 1)))
 		return rc;
 	rc = cohort_store_open(&st, c);
@@ -1292,6 +1343,10 @@ struct beat {
 	int64_t started;     /* monotonic ms the beat in progress began, or 0 */
 	int failed;	     /* the last beat failed */
 	char err[512];
+	/* the mode, shared by the main loop and the watchdog */
+	int ro;
+	int64_t timeout_ms;
+	const char *self;
 };
 
 static int64_t mono_ms(void)
@@ -1333,6 +1388,63 @@ static void *beat_thread(void *arg)
 	}
 	pthread_mutex_unlock(&b->mu);
 	return NULL;
+}
+
+/* Switch to read-only (once) with 'why'; the caller holds b->mu. */
+static void go_readonly_locked(struct beat *b, const char *why)
+{
+	if (b->ro)
+		return;
+	b->ro = 1;
+	(void)cohort_node_set_mode(b->c, 1, why);
+	logf_(b->self, "read-only: %s", why);
+}
+
+static int beat_healthy(struct beat *b, int64_t timeout_ms, char *why,
+			size_t size);
+
+/*
+ * The watchdog never touches the root: when the mount hangs, the main
+ * loop and the heartbeat thread hang with it, and this thread alone can
+ * still turn the node read-only (the mode lives in the local state folder).
+ */
+static void *watchdog_thread(void *arg)
+{
+	struct beat *b = arg;
+	char why[600];
+
+	pthread_mutex_lock(&b->mu);
+	while (!b->stop) {
+		struct timespec ts;
+		int64_t step = b->interval_ms / 2 + 1;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += step / 1000;
+		ts.tv_nsec += (step % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+		if (b->stop)
+			break;
+		pthread_mutex_unlock(&b->mu);
+		if (!beat_healthy(b, b->timeout_ms, why, sizeof(why))) {
+			pthread_mutex_lock(&b->mu);
+			go_readonly_locked(b, why);
+			pthread_mutex_unlock(&b->mu);
+		}
+		pthread_mutex_lock(&b->mu);
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+/* With b->mu held: did the last beat succeed, recently? */
+static int beat_healthy_locked_ok(struct beat *b, int64_t timeout_ms)
+{
+	return !b->failed && !(b->started && mono_ms() - b->started > timeout_ms) &&
+	       mono_ms() - b->last_ok <= timeout_ms + b->interval_ms;
 }
 
 /* Is the root answering?  Fills 'why' when not. */
@@ -1453,8 +1565,8 @@ static int cmd_node(int argc, char **argv)
 	const char *mdir = NULL, *ns = NULL, *self;
 	uint64_t poll_ms = 0, prio, rev = 0;
 	int64_t hb_timeout;
-	pthread_t thr;
-	int ch, rc, ro = 0, need_mat = 1, thr_started = 0;
+	pthread_t thr, wd;
+	int ch, rc, need_mat = 1, thr_started = 0, wd_started = 0;
 	char why[600] = "", reason[1024];
 	struct sigaction sa;
 
@@ -1521,11 +1633,18 @@ static int cmd_node(int argc, char **argv)
 		pthread_cond_init(&b.cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
+	b.timeout_ms = hb_timeout;
+	b.self = self;
 	if (pthread_create(&thr, NULL, beat_thread, &b) != 0) {
 		rc = fail("cannot start the heartbeat thread");
 		goto out;
 	}
 	thr_started = 1;
+	if (pthread_create(&wd, NULL, watchdog_thread, &b) != 0) {
+		rc = fail("cannot start the watchdog thread");
+		goto out;
+	}
+	wd_started = 1;
 
 	while (!stop_requested) {
 		int healthy = beat_healthy(&b, hb_timeout, why, sizeof(why));
@@ -1578,21 +1697,23 @@ static int cmd_node(int argc, char **argv)
 		}
 		if (healthy && main_node_stale(c, why, sizeof(why)))
 			healthy = 0;
-		if (!healthy && !ro) {
-			ro = 1;
-			(void)cohort_node_set_mode(c, 1, why);
-			logf_(self, "read-only: %s", why);
-		} else if (healthy && ro) {
-			ro = 0;
+		pthread_mutex_lock(&b.mu);
+		if (!healthy && !b.ro) {
+			go_readonly_locked(&b, why);
+		} else if (healthy && b.ro &&
+			   beat_healthy_locked_ok(&b, hb_timeout)) {
+			/* Caught up above, and the beats succeed again. */
+			b.ro = 0;
 			(void)cohort_node_set_mode(c, 0, NULL);
 			logf_(self, "read-write again (caught up at revision %" PRIu64
 			      ")", (cohort_journal_revision(j, &rev), rev));
-		} else if (!healthy && ro) {
+		} else if (!healthy && b.ro) {
 			/* Keep the newest reason for status. */
 			if (cohort_node_mode(c, &ch, reason, sizeof(reason)) == 0 &&
 			    strcmp(reason, why))
 				(void)cohort_node_set_mode(c, 1, why);
 		}
+		pthread_mutex_unlock(&b.mu);
 		if (stop_requested)
 			break;
 		if (nc.applied != before)
@@ -1617,9 +1738,11 @@ out:
 	if (thr_started) {
 		pthread_mutex_lock(&b.mu);
 		b.stop = 1;
-		pthread_cond_signal(&b.cv);
+		pthread_cond_broadcast(&b.cv);
 		pthread_mutex_unlock(&b.mu);
 		pthread_join(thr, NULL);
+		if (wd_started)
+			pthread_join(wd, NULL);
 	}
 	cohort_store_close(st);
 	cohort_journal_close(j);
@@ -1984,6 +2107,264 @@ static int cmd_doctor(int argc, char **argv)
 	return worst >= COHORT_DOCTOR_WARN ? 1 : 0;
 }
 
+/* ---- fsck --------------------------------------------------------------- */
+
+static const char fsck_help[] =
+	"usage: cohort fsck [--repair] [--read-data] [--json] [--grace DURATION]\n"
+	"Check everything on the root: the cluster identity and format; the\n"
+	"journal (every record's framing and checksum, revisions contiguous, the\n"
+	"head against the segments, torn or uncommitted bytes past the head,\n"
+	"sealed segments that changed, segments left below the tail or past the\n"
+	"head); node files (revision files readable and not past the head, live\n"
+	"nodes behind the oldest retained record, heartbeats); stale leases of\n"
+	"dead lock holders; temporary files of crashed writers; the store (index\n"
+	"snapshot against the journal, every package's content and size, blobs\n"
+	"nothing references); zero-length or unreadable files anywhere.\n"
+	"Without --repair it takes no lock and changes nothing: it may run while\n"
+	"the cluster works.  --repair (needs --node) takes the cluster locks\n"
+	"'store' and 'journal' and fixes what it can: publishes whole commits a\n"
+	"dead writer left past the head and cuts the rest, rebuilds the index\n"
+	"snapshot from the journal, breaks stale leases by the lock protocol,\n"
+	"moves stale temporary files and damaged or unreferenced files away.  It\n"
+	"never deletes: what it removes or cuts goes to lost+found/<UTC time>/\n"
+	"under the root, with a MANIFEST saying what each was and why it moved.\n"
+	"A damaged committed record, head or revision file, or a blob whose\n"
+	"content is gone, is reported and left for the operator.\n"
+	"  --repair          fix what can be fixed\n"
+	"  --read-data       also hash every blob's content (XXH3-128)\n"
+	"  --json            one JSON object per problem (kind, path, detail,\n"
+	"                    repaired, and rev, offset, moved_to when known),\n"
+	"                    then one summary object (\"summary\": true)\n"
+	"  --grace DURATION  temporary files and unreferenced blobs younger than\n"
+	"                    this are left alone (default 1h)\n"
+	"Exit status: 0 clean; 1 problems found and all repaired; 4 problems\n"
+	"left; 8 operational error (the check could not run); 2 usage error.\n";
+
+#define FSCK_CLEAN 0
+#define FSCK_REPAIRED 1
+#define FSCK_LEFT 4
+#define FSCK_ERROR 8
+
+struct fsck_out {
+	int json;
+	int repair;
+	int bar; /* stderr is a terminal: draw progress there */
+	int drawn;
+};
+
+static void fsck_clear_bar(struct fsck_out *o)
+{
+	if (o->drawn) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		o->drawn = 0;
+	}
+}
+
+static void fsck_progress(const char *phase, uint64_t done, uint64_t total,
+			  void *arg)
+{
+	struct fsck_out *o = arg;
+	char bar[31];
+	int i, fill;
+
+	if (!o->bar)
+		return;
+	if (total) {
+		if (done > total)
+			done = total;
+		fill = (int)(done * 30 / total);
+		for (i = 0; i < 30; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[30] = '\0';
+		fprintf(stderr, "\r\033[Kfsck: %-14s [%s] %3d%%", phase, bar,
+			(int)(done * 100 / total));
+	} else {
+		fprintf(stderr, "\r\033[Kfsck: %-14s %" PRIu64, phase, done);
+	}
+	fflush(stderr);
+	o->drawn = 1;
+}
+
+static void fsck_problem(const cohort_fsck_problem *p, void *arg)
+{
+	struct fsck_out *o = arg;
+
+	fsck_clear_bar(o);
+	if (o->json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "kind", json_object_new_string(p->kind));
+		json_object_object_add(j, "path", json_object_new_string(p->path));
+		json_object_object_add(j, "detail", json_object_new_string(p->detail));
+		json_object_object_add(j, "repaired", json_object_new_boolean(p->repaired));
+		if (p->rev)
+			json_object_object_add(j, "rev", json_object_new_int64((int64_t)p->rev));
+		if (p->offset >= 0)
+			json_object_object_add(j, "offset", json_object_new_int64(p->offset));
+		if (p->moved_to)
+			json_object_object_add(j, "moved_to", json_object_new_string(p->moved_to));
+		print_json(j);
+	} else {
+		printf("%-9s %s %s: %s\n", p->repaired ? "repaired" :
+		       o->repair ? "LEFT" : "found", p->kind, p->path, p->detail);
+	}
+	fflush(stdout);
+}
+
+static int fsck_exit(const cohort_fsck_summary *s)
+{
+	if (s->problems == 0)
+		return FSCK_CLEAN;
+	return s->repaired == s->problems ? FSCK_REPAIRED : FSCK_LEFT;
+}
+
+static void fsck_summary(const cohort_fsck_summary *s, struct fsck_out *o,
+			 int read_data, int code, const char *error)
+{
+	fsck_clear_bar(o);
+	if (o->json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "summary", json_object_new_boolean(1));
+		json_object_object_add(j, "exit", json_object_new_int(code));
+		json_object_object_add(j, "clean", json_object_new_boolean(code == 0));
+		json_object_object_add(j, "repair", json_object_new_boolean(o->repair));
+		json_object_object_add(j, "read_data", json_object_new_boolean(read_data));
+		json_object_object_add(j, "problems", json_object_new_int64((int64_t)s->problems));
+		json_object_object_add(j, "repaired", json_object_new_int64((int64_t)s->repaired));
+		json_object_object_add(j, "left", json_object_new_int64(
+			(int64_t)(s->problems - s->repaired)));
+		json_object_object_add(j, "head", json_object_new_int64((int64_t)s->head));
+		json_object_object_add(j, "tail", json_object_new_int64((int64_t)s->tail));
+		json_object_object_add(j, "segments", json_object_new_int64((int64_t)s->segments));
+		json_object_object_add(j, "records", json_object_new_int64((int64_t)s->records));
+		json_object_object_add(j, "nodes", json_object_new_int64((int64_t)s->nodes));
+		json_object_object_add(j, "leases", json_object_new_int64((int64_t)s->leases));
+		json_object_object_add(j, "packages", json_object_new_int64((int64_t)s->packages));
+		json_object_object_add(j, "blobs", json_object_new_int64((int64_t)s->blobs));
+		json_object_object_add(j, "blob_bytes_hashed",
+				       json_object_new_int64((int64_t)s->blob_bytes_hashed));
+		json_object_object_add(j, "files", json_object_new_int64((int64_t)s->files));
+		json_object_object_add(j, "temp_files", json_object_new_int64((int64_t)s->temp_files));
+		json_object_object_add(j, "server_clock", json_object_new_boolean(s->server_clock));
+		json_object_object_add(j, "lost_found", s->lost_found[0] ?
+				       json_object_new_string(s->lost_found) : NULL);
+		if (error)
+			json_object_object_add(j, "error", json_object_new_string(error));
+		print_json(j);
+		return;
+	}
+	printf("checked: journal %" PRIu64 " segment%s, %" PRIu64 " record%s "
+	       "(tail %" PRIu64 ", head %" PRIu64 "); %" PRIu64 " node%s; %" PRIu64
+	       " lease%s; store %" PRIu64 " package%s, %" PRIu64 " blob%s; %" PRIu64
+	       " file%s (%" PRIu64 " temporary)\n",
+	       s->segments, s->segments == 1 ? "" : "s", s->records,
+	       s->records == 1 ? "" : "s", s->tail, s->head, s->nodes,
+	       s->nodes == 1 ? "" : "s", s->leases, s->leases == 1 ? "" : "s",
+	       s->packages, s->packages == 1 ? "" : "s", s->blobs,
+	       s->blobs == 1 ? "" : "s", s->files, s->files == 1 ? "" : "s",
+	       s->temp_files);
+	if (read_data)
+		printf("hashed:  %.1f MB of blob content\n",
+		       (double)s->blob_bytes_hashed / 1e6);
+	if (!s->server_clock)
+		printf("note:    the file server's clock could not be read (read-only "
+		       "root?): temporary files and leases were not judged by age\n");
+	if (error)
+		printf("result:  could not finish: %s (exit %d)\n", error, code);
+	else if (s->problems == 0)
+		printf("result:  clean (exit 0)\n");
+	else
+		printf("result:  %" PRIu64 " problem%s, %" PRIu64 " repaired, %" PRIu64
+		       " left (exit %d)%s\n", s->problems,
+		       s->problems == 1 ? "" : "s", s->repaired,
+		       s->problems - s->repaired, code,
+		       !o->repair && code == FSCK_LEFT ?
+		       "; 'cohort fsck --repair' fixes what can be fixed" : "");
+	if (s->lost_found[0])
+		printf("moved:   what was removed or cut is in %s/ (its MANIFEST "
+		       "says what and why)\n", s->lost_found);
+	fflush(stdout);
+}
+
+static int cmd_fsck(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		HELP_OPT, { "repair", no_argument, NULL, 'r' },
+		{ "read-data", no_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "grace", required_argument, NULL, 'g' }, { 0, 0, 0, 0 } };
+	cohort_fsck_options fo = COHORT_FSCK_OPTIONS_INIT;
+	cohort_options co = COHORT_OPTIONS_INIT;
+	cohort_fsck_summary sum;
+	struct fsck_out out = { 0, 0, 0, 0 };
+	cohort_cluster *c = NULL;
+	int ch, rc, code;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': fputs(fsck_help, stdout); return 0;
+		case 'r': fo.repair = 1; break;
+		case 'd': fo.read_data = 1; break;
+		case 'j': out.json = 1; break;
+		case 'g':
+			if (cohort_parse_duration_ms(&fo.grace_ms, optarg) ||
+			    fo.grace_ms < 0)
+				return usage_error("fsck", "--grace takes a duration "
+						   "like 30s, 15m, 2h, 7d, not '%s'",
+						   optarg);
+			break;
+		default: return usage_error("fsck", "bad option");
+		}
+	}
+	if (optind != argc)
+		return usage_error("fsck", "unexpected argument '%s'", argv[optind]);
+	if (!g.root)
+		return usage_error(NULL, "no cluster root: use --root DIR or set "
+				   "COHORT_ROOT");
+	if (fo.repair && !g.node)
+		return usage_error("fsck", "--repair takes the cluster lock: give "
+				   "--node ID (or set COHORT_NODE)");
+	out.repair = fo.repair;
+	out.bar = isatty(STDERR_FILENO);
+	fo.progress = fsck_progress;
+	fo.progress_arg = &out;
+	co.root = g.root;
+	co.node = g.node;
+	co.state = g.state;
+	memset(&sum, 0, sizeof(sum));
+	rc = cohort_cluster_open(&c, &co);
+	if (rc == COHORT_ECORRUPT) {
+		/* The identity file itself is damaged: that is a finding. */
+		cohort_fsck_problem p = { "identity", "cohort.id",
+					  cohort_error_last(), 0, 0, -1, NULL };
+
+		fsck_problem(&p, &out);
+		sum.problems = 1;
+		fsck_summary(&sum, &out, fo.read_data, FSCK_LEFT, NULL);
+		return FSCK_LEFT;
+	}
+	if (rc) {
+		fail_lib(rc);
+		return FSCK_ERROR;
+	}
+	rc = cohort_fsck(&sum, c, &fo, fsck_problem, &out);
+	if (rc) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", cohort_error_last());
+		fsck_summary(&sum, &out, fo.read_data, FSCK_ERROR, msg);
+		fail("fsck could not finish: %s", msg);
+		code = FSCK_ERROR;
+	} else {
+		code = fsck_exit(&sum);
+		fsck_summary(&sum, &out, fo.read_data, code, NULL);
+	}
+	cohort_cluster_close(c);
+	return code;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 struct command {
@@ -2011,6 +2392,7 @@ static const struct command commands[] = {
 	{ "janitor", cmd_janitor, "retire idle nodes, remove what all applied" },
 	{ "snapshot", cmd_snapshot, "publish or fetch the application snapshot" },
 	{ "doctor", cmd_doctor, "check the root's filesystem and mount" },
+	{ "fsck", cmd_fsck, "check (and --repair) everything on the root" },
 };
 
 static void main_help(void)

@@ -138,6 +138,12 @@ int cohort_node_release(cohort_cluster *c);
 int cohort_node_mode(cohort_cluster *c, int *readonly, char *reason,
 		     size_t size);
 int cohort_node_set_mode(cohort_cluster *c, int readonly, const char *reason);
+/*
+ * The same from the node's state folder alone ('o' names the node and its
+ * state), without touching the root, which may hang while it is cut off.
+ */
+int cohort_node_mode_of(const cohort_options *o, int *readonly, char *reason,
+			size_t size);
 
 /* Information on a registered node, as read from the root. */
 typedef struct cohort_node_info {
