@@ -28,7 +28,8 @@ struct cohort_lock {
 	int ofd_fd;	  /* the handle's (cohort__lock_file_fd) */
 	int ofd_owned;	  /* ours to close */
 	int ofd_locked;
-	int lease_fd;
+	int lease_fd;	  /* our lease file, from its creation */
+	uint64_t lease_dev, lease_ino;
 	char flock_path[PATH_MAX];
 	char ofd_path[PATH_MAX];
 	char lease_path[PATH_MAX];
@@ -418,10 +419,10 @@ static int take_lease(cohort_lock *l, int64_t deadline)
 		struct cohort__stat st;
 		size_t len;
 
-		rc = cohort__os_create_exclusive(l->lease_path, content,
-						 LEASE_SIZE,
-						 cohort__file_mode(l->c),
-						 l->c->node, 0);
+		rc = cohort__os_create_exclusive_fd(l->lease_path, content,
+						    LEASE_SIZE,
+						    cohort__file_mode(l->c),
+						    l->c->node, 0, &l->lease_fd);
 		if (rc == 0)
 			break;
 		if (rc != COHORT_EEXISTS)
@@ -493,9 +494,18 @@ static int take_lease(cohort_lock *l, int64_t deadline)
 		}
 		backoff(deadline, round++);
 	}
-	rc = cohort__os_open(&l->lease_fd, l->lease_path, O_RDWR | O_NOFOLLOW, 0);
-	if (rc)
-		return rc;
+	/* The descriptor of the file we linked in (no second open): its
+	 * inode is how lock_check and release recognize our lease. */
+	{
+		struct cohort__stat st;
+
+		if ((rc = cohort__os_fstat(&st, l->lease_fd, l->lease_path))) {
+			(void)cohort__os_unlink(l->lease_path);
+			return rc;
+		}
+		l->lease_dev = st.dev;
+		l->lease_ino = st.ino;
+	}
 	l->last_refresh = cohort__os_mono_ms();
 	if (pthread_create(&l->thread, NULL, refresher, l) != 0) {
 		(void)cohort__os_unlink(l->lease_path);
@@ -586,10 +596,13 @@ int cohort_lock_check(cohort_lock *l)
 				     l->name,
 				     (long long)(cohort__os_mono_ms() - last),
 				     (long long)l->timeout_ms);
-	/* A transient error (EIO, ESTALE) is not a lost lock: look again a
-	 * few times while the lease time lasts. */
+	/* Is the name still our file?  A breaker renames the lease aside;
+	 * our open descriptor keeps our inode from being reused meanwhile,
+	 * so a fresh stat of the name tells (one GETATTR on NFS).  A
+	 * transient error (EIO, ESTALE) is not a lost lock: look again a few
+	 * times while the lease time lasts. */
 	for (tries = 0;; tries++) {
-		rc = read_lease(now, &len, &st, l->lease_path);
+		rc = cohort__os_stat(&st, l->lease_path, 1);
 		if (rc == 0 || rc == COHORT_ENOTFOUND || tries >= 3 ||
 		    cohort__os_mono_ms() - last >= l->timeout_ms / 2)
 			break;
@@ -598,12 +611,16 @@ int cohort_lock_check(cohort_lock *l)
 	if (rc)
 		return cohort__error_wrap(COHORT_ELOCKED,
 					  "lost cluster lock '%s'", l->name);
-	lease_parse(&v, now, len);
-	if (!v.valid || strcmp(v.nonce, l->nonce))
+	if (st.ino != l->lease_ino || st.dev != l->lease_dev) {
+		v.valid = 0;
+		if (read_lease(now, &len, &st, l->lease_path) == 0)
+			lease_parse(&v, now, len);
+		cohort__error_clear();
 		return cohort__error(COHORT_ELOCKED,
 				     "lost cluster lock '%s': lease was broken "
 				     "and is now held by node '%s'", l->name,
 				     v.valid ? v.node : "?");
+	}
 	return 0;
 }
 
@@ -614,10 +631,7 @@ int cohort_lock_release(cohort_lock *l)
 	if (!l)
 		return 0;
 	if (l->lease_fd >= 0) {
-		char now[LEASE_SIZE + 1];
 		struct cohort__stat st;
-		struct lease_view v;
-		size_t len;
 
 		/* Stop refreshing first, then remove the lease only if it is
 		 * still ours: after a break it belongs to someone else. */
@@ -640,12 +654,8 @@ int cohort_lock_release(cohort_lock *l)
 		if (rc == 0)
 			rc = cohort__os_rename(l->lease_path, aside);
 		if (rc == 0) {
-			rc = read_lease(now, &len, &st, aside);
-			if (rc == 0)
-				lease_parse(&v, now, len);
-			else
-				v.valid = 0; /* unknown: treat as not ours */
-			if (!(v.valid && !strcmp(v.nonce, l->nonce))) {
+			rc = cohort__os_stat(&st, aside, 1);
+			if (rc || st.ino != l->lease_ino || st.dev != l->lease_dev) {
 				/* Someone else's: put it back. */
 				(void)cohort__os_link(aside, l->lease_path);
 				rc = cohort__error(COHORT_ELOCKED,

@@ -965,9 +965,11 @@ int cohort__os_temp_open(int *fd, char *path_out, size_t path_size,
 	return rc;
 }
 
+/* Write a temp file next to 'path'; with 'keep' its descriptor stays
+ * open and goes to '*keep' (the caller closes it). */
 static int temp_write(char *tmp, size_t tmpsize, const char *path,
 		      const void *buf, size_t len, mode_t mode, const char *tag,
-		      int durable)
+		      int durable, int *keep)
 {
 	int fd, rc;
 
@@ -980,6 +982,10 @@ static int temp_write(char *tmp, size_t tmpsize, const char *path,
 	if (rc) {
 		cohort__os_close_quiet(fd);
 		goto fail;
+	}
+	if (keep) {
+		*keep = fd;
+		return 0;
 	}
 	rc = cohort__os_close(fd, tmp);
 	if (rc)
@@ -1013,7 +1019,7 @@ int cohort__os_write_atomic(const char *path, const void *buf, size_t len,
 	char tmp[PATH_MAX];
 	int rc;
 
-	rc = temp_write(tmp, sizeof(tmp), path, buf, len, mode, tag, 1);
+	rc = temp_write(tmp, sizeof(tmp), path, buf, len, mode, tag, 1, NULL);
 	if (rc)
 		return rc;
 	rc = cohort__os_rename(tmp, path);
@@ -1029,13 +1035,17 @@ int cohort__os_write_atomic(const char *path, const void *buf, size_t len,
 	return fsync_parent(path);
 }
 
-int cohort__os_create_exclusive(const char *path, const void *buf, size_t len,
-				mode_t mode, const char *tag, int durable)
+int cohort__os_create_exclusive_fd(const char *path, const void *buf,
+				   size_t len, mode_t mode, const char *tag,
+				   int durable, int *fd)
 {
 	char tmp[PATH_MAX];
 	int rc, saved;
 
-	rc = temp_write(tmp, sizeof(tmp), path, buf, len, mode, tag, durable);
+	if (fd)
+		*fd = -1;
+	rc = temp_write(tmp, sizeof(tmp), path, buf, len, mode, tag, durable,
+			fd);
 	if (rc)
 		return rc;
 	rc = cohort__os_link(tmp, path);
@@ -1043,9 +1053,20 @@ int cohort__os_create_exclusive(const char *path, const void *buf, size_t len,
 	(void)cohort__sys.unlink(tmp);
 	cohort__os_temp_done(tmp);
 	errno = saved;
-	if (rc)
-		return rc;
-	return durable ? fsync_parent(path) : 0;
+	if (!rc && durable)
+		rc = fsync_parent(path);
+	if (rc && fd) {
+		cohort__os_close_quiet(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
+int cohort__os_create_exclusive(const char *path, const void *buf, size_t len,
+				mode_t mode, const char *tag, int durable)
+{
+	return cohort__os_create_exclusive_fd(path, buf, len, mode, tag,
+					      durable, NULL);
 }
 
 /* ---- odds and ends ------------------------------------------------------ */

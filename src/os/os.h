@@ -181,6 +181,12 @@ int cohort__os_write_atomic(const char *path, const void *buf, size_t len,
 int cohort__os_create_exclusive(const char *path, const void *buf, size_t len,
 				mode_t mode, const char *tag, int durable);
 
+/* The same, keeping the new file open: '*fd' (write-only) is the file now
+ * at 'path' (the caller closes it); -1 on failure. */
+int cohort__os_create_exclusive_fd(const char *path, const void *buf,
+				   size_t len, mode_t mode, const char *tag,
+				   int durable, int *fd);
+
 /*
  * Temp files: a path made by cohort__os_temp_open() is registered and
  * removed by this process at exit or on a fatal signal, never by another.
