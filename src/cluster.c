@@ -978,3 +978,28 @@ int cohort_node_mode_of(const cohort_options *o, int *readonly, char *reason,
 		free(c.state);
 	return rc;
 }
+
+int64_t cohort__lock_yield_until(cohort_cluster *c, const char *name,
+				 int64_t set)
+{
+	int64_t until = 0;
+	unsigned int i;
+
+	pthread_mutex_lock(&c->ofd_mu);
+	for (i = 0; i < c->nyield; i++)
+		if (!strcmp(c->yield[i].name, name))
+			break;
+	if (i == c->nyield && set &&
+	    c->nyield < sizeof(c->yield) / sizeof(c->yield[0])) {
+		snprintf(c->yield[i].name, sizeof(c->yield[0].name), "%s", name);
+		c->yield[i].until = 0;
+		c->nyield++;
+	}
+	if (i < c->nyield) {
+		if (set)
+			c->yield[i].until = set;
+		until = c->yield[i].until;
+	}
+	pthread_mutex_unlock(&c->ofd_mu);
+	return until;
+}

@@ -31,6 +31,12 @@ struct cohort_cluster {
 		int fd;
 	} ofd[16];
 	unsigned int nofd;
+	/* fairness: when this handle should let waiters take a lock first */
+	struct {
+		char name[COHORT_NODE_ID_MAX + 1];
+		int64_t until;
+	} yield[16];
+	unsigned int nyield;
 	/* instance claim */
 	int claim_fd;			/* flock on state/node.lock, or -1 */
 	int hb_fd;			/* heartbeat file, or -1 */
@@ -72,6 +78,13 @@ int cohort__server_now_ns(int64_t *out, cohort_cluster *c, const char *dir);
  */
 int cohort__lock_file_fd(cohort_cluster *c, const char *name, const char *path,
 			 int *owned);
+
+/*
+ * Until when (monotonic ms) this handle yields lock 'name' to waiters.
+ * With 'set' non-zero it records 'set' and returns it.
+ */
+int64_t cohort__lock_yield_until(cohort_cluster *c, const char *name,
+				 int64_t set);
 
 /* COHORT_EREADONLY (with the reason) when this node is read-only. */
 int cohort__readonly_check(cohort_cluster *c);

@@ -17,6 +17,9 @@
 #include "cohort/lock.h"
 #include "os/os.h"
 
+/* Size of the 'locks/NAME.want' record (see "Fairness" below). */
+#define WANT_SIZE 64
+
 /* The lease file is rewritten in place, always this many bytes. */
 #define LEASE_SIZE 256
 
@@ -28,6 +31,9 @@ struct cohort_lock {
 	int ofd_fd;	  /* the handle's (cohort__lock_file_fd) */
 	int ofd_owned;	  /* ours to close */
 	int ofd_locked;
+	int want_fd;	  /* locks/NAME.want, while we wait */
+	unsigned int want_count;
+	char want_at_acquire[WANT_SIZE + 1];
 	int lease_fd;	  /* our lease file, from its creation */
 	uint64_t lease_dev, lease_ino;
 	char flock_path[PATH_MAX];
@@ -188,6 +194,7 @@ static void lock_free(cohort_lock *l)
 		l->thread_started = 0;
 	}
 	cohort__os_close_quiet(l->lease_fd);
+	cohort__os_close_quiet(l->want_fd);
 	if (l->ofd_fd >= 0 && l->ofd_locked) {
 		/* Keep the caller's error message: unlocking is cleanup. */
 		char saved[1024];
@@ -211,10 +218,70 @@ static void backoff(int64_t deadline, int round)
 	int64_t ms, left = deadline - cohort__os_mono_ms();
 
 	cohort__os_random(&r, sizeof(r));
-	ms = 1 + (round < 6 ? (1 << round) : 50) / 2 + (int64_t)(r % 10);
+	/* Short: a holder that sees waiters yields FAIR_YIELD_MS after its
+	 * release, and a waiter must look again within that time. */
+	ms = 1 + (round < 4 ? (1 << round) : 8) / 2 + (int64_t)(r % 4);
 	if (ms > left)
 		ms = left;
 	cohort__os_sleep_ms(ms);
+}
+
+/*
+ * Fairness.  A lock taken by polling favours the holder: it releases and
+ * takes the lock again within microseconds, while waiters look every few
+ * milliseconds.  So a waiter that is refused rewrites 'locks/NAME.want'
+ * (in place, its pid and nonce and a counter), and a holder that finds
+ * that file changed between its acquire and its release waits
+ * FAIR_YIELD_MS before it takes the same lock again (cohort_lock_acquire),
+ * long enough for a waiter's next look.  Uncontended, it costs two small
+ * reads per hold.
+ */
+#define FAIR_YIELD_MS 12
+
+static void want_path(char *buf, size_t size, const cohort_lock *l)
+{
+	if (cohort__root_path(buf, size, l->c, "locks/%s.want", l->name))
+		buf[0] = '\0';
+}
+
+static void want_touch(cohort_lock *l)
+{
+	char path[PATH_MAX], buf[WANT_SIZE + 1], saved[1024];
+
+	/* Bookkeeping: the caller's error message must survive it. */
+	snprintf(saved, sizeof(saved), "%s", cohort_error_last());
+	want_path(path, sizeof(path), l);
+	if (!path[0])
+		return;
+	if (l->want_fd < 0 &&
+	    cohort__os_open(&l->want_fd, path, O_WRONLY | O_CREAT | O_NOFOLLOW,
+			    cohort__file_mode(l->c))) {
+		(void)cohort__error(0, "%s", saved);
+		return;
+	}
+	memset(buf, ' ', sizeof(buf));
+	snprintf(buf, sizeof(buf), "%ld %.32s %u", (long)getpid(), l->nonce,
+		 ++l->want_count);
+	buf[strlen(buf)] = ' ';
+	buf[WANT_SIZE - 1] = '\n';
+	if (cohort__os_pwrite_full(l->want_fd, buf, WANT_SIZE, 0, path) == 0)
+		(void)cohort__publish_sync(l->c, l->want_fd, path);
+	(void)cohort__error(0, "%s", saved);
+}
+
+static void want_read(cohort_lock *l, char out[WANT_SIZE + 1])
+{
+	char path[PATH_MAX], *text = NULL, saved[1024];
+	size_t len = 0;
+
+	snprintf(saved, sizeof(saved), "%s", cohort_error_last());
+	out[0] = '\0';
+	want_path(path, sizeof(path), l);
+	if (path[0] && cohort__os_read_file(&text, &len, path, 4096) == 0) {
+		snprintf(out, WANT_SIZE + 1, "%.*s", (int)len, text);
+		free(text);
+	}
+	(void)cohort__error(0, "%s", saved);
 }
 
 static int take_flock(cohort_lock *l, int64_t deadline)
@@ -274,6 +341,7 @@ static int take_ofd(cohort_lock *l, int64_t deadline)
 		rc = cohort__os_lock_ofd(l->ofd_fd, F_WRLCK, l->ofd_path);
 		if (rc != COHORT_ELOCKED || cohort__os_mono_ms() >= deadline)
 			break;
+		want_touch(l);
 		backoff(deadline, round++);
 	}
 	if (rc == 0)
@@ -492,6 +560,7 @@ static int take_lease(cohort_lock *l, int64_t deadline)
 					     "'%s' unreadable)", l->name,
 					     l->lease_path);
 		}
+		want_touch(l);
 		backoff(deadline, round++);
 	}
 	/* The descriptor of the file we linked in (no second open): its
@@ -531,7 +600,7 @@ int cohort_lock_acquire(cohort_lock **out, cohort_cluster *c,
 	if (!l)
 		return cohort__error(COHORT_ERROR, "out of memory");
 	l->c = c;
-	l->flock_fd = l->ofd_fd = l->lease_fd = -1;
+	l->flock_fd = l->ofd_fd = l->lease_fd = l->want_fd = -1;
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	l->mode = c->lock_mode;
 	l->refresh_ms = cohort__config_num(&c->cfg, "cluster", "lease_refresh");
@@ -554,6 +623,14 @@ int cohort_lock_acquire(cohort_lock **out, cohort_cluster *c,
 		timeout_ms = (int)cohort__config_num(&c->cfg, "cluster",
 						     "lock_timeout");
 	deadline = cohort__os_mono_ms() + timeout_ms;
+	{
+		/* Others waited while we held it last: let one of them in. */
+		int64_t until = cohort__lock_yield_until(c, l->name, 0);
+		int64_t now = cohort__os_mono_ms();
+
+		if (until > now && until - now <= FAIR_YIELD_MS && timeout_ms > 0)
+			cohort__os_sleep_ms(until - now);
+	}
 
 	rc = take_flock(l, deadline);
 	if (!rc && (l->mode == COHORT_LOCK_FCNTL || l->mode == COHORT_LOCK_BOTH))
@@ -564,6 +641,7 @@ int cohort_lock_acquire(cohort_lock **out, cohort_cluster *c,
 		lock_free(l);
 		return rc;
 	}
+	want_read(l, l->want_at_acquire);
 	*out = l;
 	return 0;
 }
@@ -626,10 +704,15 @@ int cohort_lock_check(cohort_lock *l)
 
 int cohort_lock_release(cohort_lock *l)
 {
+	char want[WANT_SIZE + 1];
 	int rc = 0;
 
 	if (!l)
 		return 0;
+	want_read(l, want);
+	if (strcmp(want, l->want_at_acquire))
+		(void)cohort__lock_yield_until(l->c, l->name,
+					       cohort__os_mono_ms() + FAIR_YIELD_MS);
 	if (l->lease_fd >= 0) {
 		struct cohort__stat st;
 
