@@ -2484,8 +2484,8 @@ static void check_app_snapshot(struct fsck *f)
 /* ---- every file ---------------------------------------------------------- */
 
 /*
- * Files the zero-length check leaves alone: lock targets (empty by design),
- * markers, the operator's file, temporary files, and files a specific check
+ * Files the zero-length check leaves alone: the lock folder, markers, the
+ * operator's file, temporary files, and files a specific check
  * owns (it judges them, with what a writer may be doing to them right now:
  * a segment being started, a heartbeat being created).
  */
@@ -2497,8 +2497,9 @@ static int may_be_empty(const char *rel)
 	const char *b = base_of(rel);
 	size_t i;
 
-	if (!strncmp(rel, "locks/", 6) && !strchr(rel + 6, '/') &&
-	    ends_with(b, ".lock"))
+	/* locks/: targets are empty by design, records (NAME.want) are
+	 * created and then written, and leases are the lock check's. */
+	if (!strncmp(rel, "locks/", 6))
 		return 1;
 	if (!strncmp(rel, "nodes/", 6))
 		for (i = 0; i < sizeof(node_files) / sizeof(node_files[0]); i++)
@@ -2577,6 +2578,7 @@ int cohort_fsck(cohort_fsck_summary *out, cohort_cluster *c,
 		void *arg)
 {
 	cohort_fsck_options def = COHORT_FSCK_OPTIONS_INIT;
+	char saved[1024] = "";
 	struct fsck f;
 	size_t i;
 	int rc, r2;
@@ -2625,6 +2627,8 @@ int cohort_fsck(cohort_fsck_summary *out, cohort_cluster *c,
 	check_app_snapshot(&f);
 	check_files(&f);
 out:
+	if (rc) /* cleanup below must not lose the message */
+		snprintf(saved, sizeof(saved), "%s", cohort_error_last());
 	if (f.lf_fd >= 0) {
 		char path[PATH_MAX];
 
@@ -2650,5 +2654,7 @@ out:
 	free(f.stale);
 	free(f.refs);
 	free(f.buf);
+	if (rc && saved[0])
+		cohort__error(rc, "%s", saved);
 	return rc;
 }

@@ -1144,9 +1144,26 @@ const char *cohort__os_host(void)
 
 int cohort__os_pid_alive(long pid)
 {
+	char path[64], buf[256], *paren;
+	FILE *f;
+	int alive;
+
 	if (pid <= 0)
 		return 0;
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	alive = kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	if (!alive)
+		return 0;
+	/* A zombie (killed, not yet reaped: containers whose init does not
+	 * reap) answers kill(0) but holds nothing any more. */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 1;
+	if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) &&
+	    paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'))
+		alive = 0;
+	fclose(f);
+	return alive;
 }
 
 void cohort__os_sleep_ms(int64_t ms)
