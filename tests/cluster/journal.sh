@@ -644,15 +644,27 @@ kill_tests() {
 	kill_test fsync:1:kill f1 may-keep
 	# The second write: the records, or a lease refresh before them.
 	kill_test write:2:kill w2 may-keep
-	# append renames nothing: 'rename:1:kill' must not fire, the append
-	# succeeds.
-	local out rc
+	# The first rename of an append is the lock release (the lease is
+	# moved aside), after the commit point: killed there, the append's
+	# record is committed, exactly once, and the next append on another
+	# view gets past the dead holder's lease.
+	local out rc before n
+	before=$(head_of b)
 	out=$(COHORT_FAULT=rename:1:kill node_cohort a append "rename-kill" 2>&1)
 	rc=$?
-	if [ "$rc" -eq 0 ] && [ "$out" = "$(head_of b)" ]; then
-		tap_ok "kill rename:1:kill: append renames nothing, so it commits ($out)"
+	n=$(node_cohort b log --from "$((before + 1))" --json | jq -r .data | grep -c '^rename-kill$')
+	if [ "$rc" -eq 137 ] && [ "$(head_of b)" -eq $((before + 1)) ] && [ "$n" -eq 1 ]; then
+		tap_ok "kill rename:1:kill: killed at the release, after its commit: the record is there once"
 	else
-		tap_fail "kill rename:1:kill: append renames nothing, so it commits" \
+		tap_fail "kill rename:1:kill: killed at the release, after its commit: the record is there once" \
+			"exit $rc, head $(head_of b) (was $before), copies $n: $out"
+	fi
+	out=$(node_cohort b append "after-rename-kill" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ] && [ "$out" -eq $((before + 2)) ]; then
+		tap_ok "kill rename:1:kill: the next append on view 2 gets past the dead holder ($out)"
+	else
+		tap_fail "kill rename:1:kill: the next append on view 2 gets past the dead holder" \
 			"exit $rc: $out"
 	fi
 }
