@@ -169,13 +169,16 @@ int main(int argc, char **argv)
 		{ "blob-size", required_argument, NULL, 's' },
 		{ "read-data", no_argument, NULL, 'd' }, { 0, 0, 0, 0 } };
 	struct opts o = { 1000000, 100, 1000, 10000, 100 * 1024, 0 };
-	const char *cmd;
+	const char *cmd, *node, *state;
 	int ch;
 
 	if (argc < 3)
 		bench_die("usage: bench_fsck fill ROOT NODE STATE [options] | "
 			  "check ROOT [--read-data]");
 	cmd = argv[1];
+	/* Before getopt_long permutes argv (NODE and STATE would move). */
+	node = argc > 3 ? argv[3] : NULL;
+	state = argc > 4 ? argv[4] : NULL;
 	optind = 3; /* GNU getopt moves NODE and STATE past the options */
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
@@ -194,7 +197,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "fill")) {
 		if (argc < 5)
 			bench_die("usage: bench_fsck fill ROOT NODE STATE");
-		fill(argv[2], argv[3], argv[4], &o);
+		fill(argv[2], node, state, &o);
 	} else if (!strcmp(cmd, "check")) {
 		check(argv[2], &o);
 	} else {

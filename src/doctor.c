@@ -69,7 +69,8 @@ static const char *opt_value(const char *opts, const char *name, char *buf,
 	return NULL;
 }
 
-static void check_mount(struct ctx *x, const char *root)
+/* Returns 1 when the root is on a FUSE filesystem. */
+static int check_mount(struct ctx *x, const char *root)
 {
 	char type[64], opts[2048], v[128];
 	int nfs, fuse;
@@ -78,7 +79,7 @@ static void check_mount(struct ctx *x, const char *root)
 		say(x, "mount", COHORT_DOCTOR_WARN, "check that /proc is mounted",
 		    "cannot read the mount table: %s", cohort_error_last());
 		cohort__error_clear();
-		return;
+		return 0;
 	}
 	nfs = !strncmp(type, "nfs", 3);
 	fuse = !strncmp(type, "fuse", 4);
@@ -133,6 +134,7 @@ static void check_mount(struct ctx *x, const char *root)
 		say(x, "attrcache", COHORT_DOCTOR_NOTE, NULL,
 		    "attributes cached up to acregmax=%s s; cohort reads sizes "
 		    "that matter with a forced GETATTR", v);
+	return fuse;
 }
 
 static int64_t now_ns(void)
@@ -161,7 +163,7 @@ static int write_file(const char *path, const char *text, int excl)
 	return cohort__os_close(fd, path);
 }
 
-static void check_ops(struct ctx *x, const char *dir, int samples)
+static void check_ops(struct ctx *x, const char *dir, int samples, int fuse)
 {
 	char a[PATH_MAX + 8], b[PATH_MAX + 8], c[PATH_MAX + 8], *text = NULL;
 	struct cohort__stat sa, sb;
@@ -225,6 +227,16 @@ static void check_ops(struct ctx *x, const char *dir, int samples)
 		if (rc == COHORT_ELOCKED)
 			say(x, "ofd", COHORT_DOCTOR_OK, NULL,
 			    "OFD locks exclude each other");
+		else if (fuse && rc == 0)
+			/* Both locks reach the FUSE server as its own: within
+			 * one mount they cannot conflict.  cohort serializes a
+			 * node's processes with flock and excludes across
+			 * mounts with fcntl and lease (--peer-check tells). */
+			say(x, "ofd", COHORT_DOCTOR_NOTE, NULL,
+			    "a second OFD lock through this same FUSE mount was "
+			    "granted (its server holds both); cohort does not "
+			    "rely on that: run --peer-check for locks across "
+			    "mounts");
 		else
 			say(x, "ofd", COHORT_DOCTOR_WARN,
 			    "cohort's lease layer still excludes",
@@ -418,7 +430,7 @@ int cohort_doctor_run(const char *root, const cohort_doctor_options *o,
 	char dir[PATH_MAX], node[256];
 	unsigned char r[4];
 	struct cohort__stat st;
-	int rc, n;
+	int rc, n, fuse;
 
 	if (!o)
 		o = &def;
@@ -436,7 +448,7 @@ int cohort_doctor_run(const char *root, const cohort_doctor_options *o,
 		    "chmod o-w (or +t) the root",
 		    "'%s' is world-writable without the sticky bit: any local "
 		    "user can replace cohort's files", root);
-	check_mount(&x, root);
+	fuse = check_mount(&x, root);
 	cohort__os_random(r, sizeof(r));
 	n = snprintf(dir, sizeof(dir), "%s/.doctor.%s.%ld.%02x%02x%02x%02x",
 		     root, node, (long)getpid(), r[0], r[1], r[2], r[3]);
@@ -445,7 +457,7 @@ int cohort_doctor_run(const char *root, const cohort_doctor_options *o,
 	if ((rc = cohort__os_mkdir(dir, 0700)))
 		return cohort__error_wrap(rc, "cannot try operations under '%s'",
 					  root);
-	check_ops(&x, dir, o->fsync_samples > 0 ? o->fsync_samples : 50);
+	check_ops(&x, dir, o->fsync_samples > 0 ? o->fsync_samples : 50, fuse);
 	(void)cohort__os_rmdir(dir);
 	cohort__error_clear();
 	if (o->peer_check)
