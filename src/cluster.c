@@ -338,6 +338,17 @@ int cohort_cluster_open(cohort_cluster **out, const cohort_options *opts)
 		return cohort__error(COHORT_ERROR, "out of memory");
 	c->claim_fd = c->hb_fd = -1;
 	pthread_mutex_init(&c->ofd_mu, NULL);
+	pthread_mutex_init(&c->ref_mu, NULL);
+	{
+		/* The refresher sleeps on the monotonic clock: a wall clock
+		 * step must not make it miss (or rush) refreshes. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->ref_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	cohort__config_init(&c->cfg);
 	c->root = strdup(opts->root);
 	if (!c->root) {
@@ -400,6 +411,9 @@ void cohort_cluster_close(cohort_cluster *c)
 		return;
 	if (c->claim_fd >= 0)
 		(void)cohort_node_release(c);
+	cohort__lock_refresher_stop(c);
+	pthread_mutex_destroy(&c->ref_mu);
+	pthread_cond_destroy(&c->ref_cv);
 	cohort__os_close_quiet(c->hb_fd);
 	{
 		unsigned int i;

@@ -37,6 +37,14 @@ struct cohort_cluster {
 		int64_t until;
 	} yield[16];
 	unsigned int nyield;
+	/* the lease refresher (lock.c): one thread for the handle's leases */
+	pthread_mutex_t ref_mu;
+	pthread_cond_t ref_cv;
+	pthread_t ref_thread;
+	int ref_started, ref_stop;
+	struct cohort_lock *held[64];
+	unsigned int nheld;
+	struct cohort_lock *ref_busy;
 	/* instance claim */
 	int claim_fd;			/* flock on state/node.lock, or -1 */
 	int hb_fd;			/* heartbeat file, or -1 */
@@ -85,6 +93,9 @@ int cohort__lock_file_fd(cohort_cluster *c, const char *name, const char *path,
  */
 int64_t cohort__lock_yield_until(cohort_cluster *c, const char *name,
 				 int64_t set);
+
+/* Stop the handle's lease refresher (cohort_cluster_close). */
+void cohort__lock_refresher_stop(cohort_cluster *c);
 
 /* COHORT_EREADONLY (with the reason) when this node is read-only. */
 int cohort__readonly_check(cohort_cluster *c);

@@ -42,13 +42,10 @@ struct cohort_lock {
 	char nonce[33];
 	int64_t refresh_ms;
 	int64_t timeout_ms;
-	/* shared with the refresher thread, under 'mu' */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t thread;
-	int thread_started;
-	int stop;
+	/* shared with the handle's refresher, under c->ref_mu */
+	int registered;
 	uint64_t count;
+	int64_t next_due;     /* monotonic ms of the next rewrite */
 	int64_t last_refresh; /* monotonic ms of the last good refresh */
 	int refresh_errno;    /* first failure of the refresher, or 0 */
 };
@@ -140,59 +137,144 @@ static void lease_parse(struct lease_view *v, const char *text, size_t len)
 	v->valid = 1;
 }
 
+/*
+ * The refresher: one thread per cluster handle (started with its first
+ * lease, stopped at cohort_cluster_close) rewrites every lease the handle
+ * holds each 'lease_refresh'.  No thread is made per acquire.  The list of
+ * held leases and each lease's refresh state are under c->ref_mu; a lease
+ * being rewritten is marked 'busy' so that a release waits for the write
+ * to end before the lock goes away.
+ */
 static void *refresher(void *arg)
 {
-	cohort_lock *l = arg;
+	cohort_cluster *c = arg;
 	char buf[LEASE_SIZE];
 
-	pthread_mutex_lock(&l->mu);
-	for (;;) {
-		struct timespec ts;
-		int64_t due = cohort__os_mono_ms() + l->refresh_ms;
-		uint64_t count;
-		int rc;
+	pthread_mutex_lock(&c->ref_mu);
+	while (!c->ref_stop) {
+		int64_t now = cohort__os_mono_ms(), next = now + 1000;
+		cohort_lock *due = NULL;
+		unsigned int i;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += l->refresh_ms / 1000;
-		ts.tv_nsec += (l->refresh_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		while (!l->stop && cohort__os_mono_ms() < due)
-			if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
+		for (i = 0; i < c->nheld; i++) {
+			cohort_lock *l = c->held[i];
+
+			if (l->refresh_errno)
+				continue;
+			if (l->next_due <= now) {
+				due = l;
 				break;
-		if (l->stop || l->refresh_errno)
-			break;
-		count = ++l->count;
-		pthread_mutex_unlock(&l->mu);
-		lease_format(buf, l, count);
-		rc = cohort__os_pwrite_full(l->lease_fd, buf, LEASE_SIZE, 0,
-					    l->lease_path);
-		if (!rc)
-			rc = cohort__publish_sync(l->c, l->lease_fd, l->lease_path);
-		pthread_mutex_lock(&l->mu);
-		if (rc)
-			l->refresh_errno = errno ? errno : EIO;
-		else
-			l->last_refresh = cohort__os_mono_ms();
+			}
+			if (l->next_due < next)
+				next = l->next_due;
+		}
+		if (due) {
+			uint64_t count = ++due->count;
+			int rc;
+
+			c->ref_busy = due;
+			pthread_mutex_unlock(&c->ref_mu);
+			lease_format(buf, due, count);
+			rc = cohort__os_pwrite_full(due->lease_fd, buf, LEASE_SIZE,
+						    0, due->lease_path);
+			if (!rc)
+				rc = cohort__publish_sync(c, due->lease_fd,
+							  due->lease_path);
+			pthread_mutex_lock(&c->ref_mu);
+			if (rc)
+				due->refresh_errno = errno ? errno : EIO;
+			else
+				due->last_refresh = cohort__os_mono_ms();
+			due->next_due = cohort__os_mono_ms() + due->refresh_ms;
+			c->ref_busy = NULL;
+			pthread_cond_broadcast(&c->ref_cv);
+			continue;
+		}
+		{
+			struct timespec ts;
+			int64_t wait = next - now;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&c->ref_cv, &c->ref_mu, &ts);
+		}
 	}
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&c->ref_mu);
 	return NULL;
+}
+
+/* Hand a lease to the handle's refresher (starting it if needed). */
+static int lease_register(cohort_lock *l)
+{
+	cohort_cluster *c = l->c;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->ref_mu);
+	if (c->nheld == sizeof(c->held) / sizeof(c->held[0])) {
+		rc = cohort__error(COHORT_ERROR, "too many cluster locks held at "
+				   "once by one handle");
+		goto out;
+	}
+	if (!c->ref_started) {
+		if (pthread_create(&c->ref_thread, NULL, refresher, c) != 0) {
+			rc = cohort__error(COHORT_ERROR,
+					   "cannot start the lease refresher");
+			goto out;
+		}
+		c->ref_started = 1;
+	}
+	l->last_refresh = cohort__os_mono_ms();
+	l->next_due = l->last_refresh + l->refresh_ms;
+	c->held[c->nheld++] = l;
+	l->registered = 1;
+	pthread_cond_broadcast(&c->ref_cv);
+out:
+	pthread_mutex_unlock(&c->ref_mu);
+	return rc;
+}
+
+/* Take a lease back from the refresher; waits for a rewrite in flight. */
+static void lease_unregister(cohort_lock *l)
+{
+	cohort_cluster *c = l->c;
+	unsigned int i;
+
+	if (!l->registered)
+		return;
+	pthread_mutex_lock(&c->ref_mu);
+	while (c->ref_busy == l)
+		pthread_cond_wait(&c->ref_cv, &c->ref_mu);
+	for (i = 0; i < c->nheld; i++)
+		if (c->held[i] == l) {
+			c->held[i] = c->held[--c->nheld];
+			break;
+		}
+	l->registered = 0;
+	pthread_mutex_unlock(&c->ref_mu);
+}
+
+void cohort__lock_refresher_stop(cohort_cluster *c)
+{
+	if (!c->ref_started)
+		return;
+	pthread_mutex_lock(&c->ref_mu);
+	c->ref_stop = 1;
+	pthread_cond_broadcast(&c->ref_cv);
+	pthread_mutex_unlock(&c->ref_mu);
+	pthread_join(c->ref_thread, NULL);
+	c->ref_started = 0;
 }
 
 static void lock_free(cohort_lock *l)
 {
 	if (!l)
 		return;
-	if (l->thread_started) {
-		pthread_mutex_lock(&l->mu);
-		l->stop = 1;
-		pthread_cond_signal(&l->cv);
-		pthread_mutex_unlock(&l->mu);
-		pthread_join(l->thread, NULL);
-		l->thread_started = 0;
-	}
+	lease_unregister(l);
 	cohort__os_close_quiet(l->lease_fd);
 	cohort__os_close_quiet(l->want_fd);
 	if (l->ofd_fd >= 0 && l->ofd_locked) {
@@ -206,8 +288,6 @@ static void lock_free(cohort_lock *l)
 	if (l->ofd_owned)
 		cohort__os_close_quiet(l->ofd_fd);
 	cohort__os_close_quiet(l->flock_fd); /* last: the next local holder */
-	pthread_mutex_destroy(&l->mu);
-	pthread_cond_destroy(&l->cv);
 	free(l);
 }
 
@@ -575,12 +655,10 @@ static int take_lease(cohort_lock *l, int64_t deadline)
 		l->lease_dev = st.dev;
 		l->lease_ino = st.ino;
 	}
-	l->last_refresh = cohort__os_mono_ms();
-	if (pthread_create(&l->thread, NULL, refresher, l) != 0) {
+	if ((rc = lease_register(l))) {
 		(void)cohort__os_unlink(l->lease_path);
-		return cohort__error(COHORT_ERROR, "cannot start lease refresher");
+		return rc;
 	}
-	l->thread_started = 1;
 	return 0;
 }
 
@@ -607,17 +685,6 @@ int cohort_lock_acquire(cohort_lock **out, cohort_cluster *c,
 	l->timeout_ms = cohort__config_num(&c->cfg, "cluster", "lease_timeout");
 	if (l->refresh_ms < 1)
 		l->refresh_ms = 1;
-	pthread_mutex_init(&l->mu, NULL);
-	{
-		/* The refresher sleeps on the monotonic clock: a wall clock
-		 * step must not make it miss (or rush) refreshes. */
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&l->cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
 	cohort__nonce(l->nonce);
 	if (timeout_ms < 0)
 		timeout_ms = (int)cohort__config_num(&c->cfg, "cluster",
@@ -659,10 +726,10 @@ int cohort_lock_check(cohort_lock *l)
 		return cohort__error(COHORT_EINVAL, "no lock");
 	if (l->lease_fd < 0)
 		return 0;
-	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(&l->c->ref_mu);
 	last = l->last_refresh;
 	err = l->refresh_errno;
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->c->ref_mu);
 	if (err)
 		return cohort__error_sys(COHORT_ELOCKED, err,
 					 "lost cluster lock '%s': cannot refresh "
@@ -718,14 +785,7 @@ int cohort_lock_release(cohort_lock *l)
 
 		/* Stop refreshing first, then remove the lease only if it is
 		 * still ours: after a break it belongs to someone else. */
-		if (l->thread_started) {
-			pthread_mutex_lock(&l->mu);
-			l->stop = 1;
-			pthread_cond_signal(&l->cv);
-			pthread_mutex_unlock(&l->mu);
-			pthread_join(l->thread, NULL);
-			l->thread_started = 0;
-		}
+		lease_unregister(l);
 		/* Move the lease aside first, then look at what was moved:
 		 * checking and then unlinking by name could remove a lease
 		 * that a breaker and a new holder put there in between. */
