@@ -524,77 +524,61 @@ static int target_is(const char *to, const struct cohort__stat *before)
 	return st.dev == before->dev && st.ino == before->ino;
 }
 
-int cohort__os_rename(const char *from, const char *to)
+/*
+ * rename() or link() 'from' to 'to', retrying EINTR, with the fault
+ * injector's "lie" (done, then EIO).  After a failure, look at the target
+ * (NFS fact 5: the reply may be lost after the server did the work, and a
+ * retransmitted LINK answers EEXIST for our own success): if 'to' is now
+ * the inode 'from' was (and, for a rename, 'from' is gone), it worked.
+ */
+static int name_op(enum cohort__os_op op, const char *from, const char *to)
 {
+	int (*call)(const char *, const char *) =
+		op == COHORT__OP_RENAME ? cohort__sys.rename : cohort__sys.link;
 	struct cohort__stat before;
 	int have = raw_stat(&before, AT_FDCWD, from, AT_SYMLINK_NOFOLLOW) == 0;
+	int f, e;
 
 	for (;;) {
-		int f = fault_hit(COHORT__OP_RENAME), e;
-
+		f = fault_hit(op);
 		if (f == EINTR)
 			continue;
 		if (f > 0)
-			goto failed_with;
-		if (f == COHORT__FAULT_LIE) {
-			if (cohort__sys.rename(from, to) == 0) {
-				f = EIO;
-				goto failed_with;
-			}
-		} else if (cohort__sys.rename(from, to) == 0) {
-			return 0;
-		}
-		if (errno == EINTR)
-			continue;
-		f = errno;
-failed_with:
-		e = f;
-		/* NFS fact 5: the reply may be lost after the server renamed. */
-		errno = e;
-		if (have && target_is(to, &before)) {
-			struct cohort__stat gone;
-
-			if (raw_stat(&gone, AT_FDCWD, from, AT_SYMLINK_NOFOLLOW) != 0 ||
-			    gone.ino != before.ino)
+			break;
+		if (call(from, to) == 0) {
+			if (f != COHORT__FAULT_LIE)
 				return 0;
+			f = EIO;
+			break;
 		}
-		return cohort__error_sys(cohort__os_code(e), e,
-					 "cannot rename '%s' to '%s'", from, to);
+		if (errno != EINTR) {
+			f = errno;
+			break;
+		}
 	}
+	e = f;
+	if (have && target_is(to, &before)) {
+		struct cohort__stat gone;
+
+		if (op == COHORT__OP_LINK ||
+		    raw_stat(&gone, AT_FDCWD, from, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    gone.ino != before.ino)
+			return 0;
+	}
+	errno = e;
+	return cohort__error_sys(cohort__os_code(e), e, "cannot %s '%s' to '%s'",
+				 op == COHORT__OP_RENAME ? "rename" : "link",
+				 from, to);
+}
+
+int cohort__os_rename(const char *from, const char *to)
+{
+	return name_op(COHORT__OP_RENAME, from, to);
 }
 
 int cohort__os_link(const char *from, const char *to)
 {
-	struct cohort__stat before;
-	int have = raw_stat(&before, AT_FDCWD, from, AT_SYMLINK_NOFOLLOW) == 0;
-
-	for (;;) {
-		int f = fault_hit(COHORT__OP_LINK), e;
-
-		if (f == EINTR)
-			continue;
-		if (f > 0)
-			goto failed_with;
-		if (f == COHORT__FAULT_LIE) {
-			if (cohort__sys.link(from, to) == 0) {
-				f = EIO;
-				goto failed_with;
-			}
-		} else if (cohort__sys.link(from, to) == 0) {
-			return 0;
-		}
-		if (errno == EINTR)
-			continue;
-		f = errno;
-failed_with:
-		e = f;
-		/* A retransmitted LINK answers EEXIST for our own success. */
-		if (have && target_is(to, &before))
-			return 0;
-		errno = e;
-		return cohort__error_sys(cohort__os_code(e), e,
-					 "cannot link '%s' to '%s'", from, to);
-	}
+	return name_op(COHORT__OP_LINK, from, to);
 }
 
 int cohort__os_unlink(const char *path)
