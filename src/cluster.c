@@ -160,6 +160,24 @@ static int uuid_valid(const char *s)
 	return strlen(s) == COHORT_UUID_LEN && uuid_parse(s, u) == 0;
 }
 
+/*
+ * A root any local user may write to, without the sticky bit, lets any of
+ * them replace cohort's files: refuse it.
+ */
+static int check_root_mode(const char *root)
+{
+	struct cohort__stat st;
+
+	if (cohort__os_stat(&st, root, 0))
+		return 0; /* missing: the caller says so */
+	if ((st.mode & 0002) && !(st.mode & 01000))
+		return cohort__error(COHORT_EINVAL,
+				     "'%s' is writable by every user and has no "
+				     "sticky bit: any local user could replace "
+				     "cohort's files (chmod o-w '%s')", root, root);
+	return 0;
+}
+
 /* Read and check cohort.id; 'out' gets the cluster id. */
 static int read_identity(char out[COHORT_UUID_LEN + 1], const char *root)
 {
@@ -213,6 +231,8 @@ int cohort_cluster_init(char out_id[COHORT_UUID_LEN + 1], const char *root)
 	if (!root || !*root)
 		return cohort__error(COHORT_EINVAL, "no root given (use --root "
 				     "DIR or COHORT_ROOT)");
+	if ((rc = check_root_mode(root)))
+		return rc;
 	rc = read_identity(out_id, root);
 	if (rc != COHORT_ENOTFOUND)
 		return rc;
@@ -228,7 +248,7 @@ int cohort_cluster_init(char out_id[COHORT_UUID_LEN + 1], const char *root)
 		return rc;
 
 	rc = cohort__os_mkdir_p(root, dmode);
-	if (rc)
+	if (rc || (rc = check_root_mode(root)))
 		return rc;
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", root, dirs[i]);
@@ -366,7 +386,9 @@ int cohort_cluster_open(cohort_cluster **out, const cohort_options *opts)
 			goto fail;
 		}
 	}
-	rc = read_identity(c->id, c->root);
+	rc = check_root_mode(c->root);
+	if (!rc)
+		rc = read_identity(c->id, c->root);
 	if (rc && c->node && cohort__os_errno_is_cutoff(errno)) {
 		/* The root does not answer: if 'cohort node' has put this
 		 * node in read-only mode, say that, with its reason. */
