@@ -5,6 +5,8 @@
 #                        bindfs views (needs FUSE; fails loudly without it)
 #   make check           the same under ASan + UBSan (build-san/)
 #   make demo            a three-node demo cluster on a temporary folder
+#   make fuzz            libFuzzer targets (clang, build-fuzz/), each run for
+#                        FUZZ_SECONDS (default 30) over tests/fuzz/corpus
 #   make bench           benchmarks (BENCH_DIR=/some/mount to measure there)
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make uninstall, make clean, make deps (install the Debian packages)
@@ -73,13 +75,17 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_HELPER_SRC := $(wildcard tests/helpers/*.c)
 TEST_HELPERS := $(TEST_HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 STATIC := $(BUILD)/libcohort.a
 SHARED := $(BUILD)/libcohort.so.$(VERSION)
 
-.PHONY: all test check unit cluster bench install uninstall clean deps help demo
+.PHONY: all test check unit cluster bench install uninstall clean deps help demo \
+	fuzz
 all: $(STATIC) $(SHARED) $(TOOLS) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h include/cohort/*.h src/*.h src/os/*.h)
@@ -112,11 +118,16 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubun
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS) $(CHECK_LIBS)
 
+# Fuzz targets replayed over their seed corpus with the normal compiler.
+$(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+.SECONDARY: $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.o) $(BUILD)/tests/fuzz/replay.o
+
 # Unit suites, then the cluster tests; tests/run prints "N passed, N failed".
-test: all $(TESTS) $(TEST_HELPERS)
+test: all $(TESTS) $(TEST_HELPERS) $(FUZZ_REPLAYS)
 	@BUILD=$(BUILD) tests/run
 
-unit: all $(TESTS) $(TEST_HELPERS)
+unit: all $(TESTS) $(TEST_HELPERS) $(FUZZ_REPLAYS)
 	@BUILD=$(BUILD) tests/run --unit
 
 cluster: all $(TESTS) $(TEST_HELPERS)
@@ -130,6 +141,50 @@ bench: all $(BENCHES) $(TEST_HELPERS)
 
 deps:
 	scripts/deps.sh
+
+# libFuzzer: the library compiled with clang into build-fuzz/, one binary
+# per tests/fuzz/fuzz_NAME.c, each run FUZZ_SECONDS over a working corpus
+# (build-fuzz/corpus/NAME, seeded from tests/fuzz/corpus/NAME); crashes
+# land in build-fuzz/crashes/.
+FUZZ_BUILD := build-fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
+	$(FUZZ_SAN) -fsanitize=fuzzer-no-link $(WARN) -pthread -Iinclude -Isrc \
+	$(PC_CFLAGS)
+# clang's -Wformat=2 also flags vsnprintf through a va_list helper
+# without a format attribute (src/cluster.c vpath); gcc does not.
+FUZZ_CFLAGS += -Wno-format-nonliteral
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BINS := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard include/*.h include/cohort/*.h src/*.h src/os/*.h tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ $(LDLIBS)
+
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o)
+
+fuzz: $(FUZZ_BINS)
+	@mkdir -p $(FUZZ_BUILD)/crashes
+	@bad=""; for n in $(FUZZ_NAMES); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+		echo "# fuzz_$$n: $(FUZZ_SECONDS) s"; \
+		$(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/crashes/$$n- \
+			$(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n \
+			>$(FUZZ_BUILD)/fuzz_$$n.log 2>&1 || bad="$$bad $$n"; \
+		grep -E '^(Done [0-9]+ runs|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==ERROR|SUMMARY)' \
+			$(FUZZ_BUILD)/fuzz_$$n.log || true; \
+	done; \
+	if [ -n "$$bad" ]; then \
+		echo "fuzz: crashes in:$$bad (logs: $(FUZZ_BUILD)/fuzz_NAME.log, inputs: $(FUZZ_BUILD)/crashes/)"; \
+		exit 1; \
+	fi
 
 # A three-node cluster on bindfs views of a temporary folder.
 demo: all
@@ -161,4 +216,4 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/pkgconfig/cohort.pc
 
 clean:
-	rm -rf build build-san cohort.pc
+	rm -rf build build-san build-fuzz cohort.pc

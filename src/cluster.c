@@ -26,6 +26,8 @@
 /* ---- small helpers ------------------------------------------------------ */
 
 static int vpath(char *buf, size_t size, const char *base, const char *fmt,
+		 va_list ap) COHORT__PRINTF(4, 0);
+static int vpath(char *buf, size_t size, const char *base, const char *fmt,
 		 va_list ap)
 {
 	int n = snprintf(buf, size, "%s/", base), m;
