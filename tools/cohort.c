@@ -258,6 +258,29 @@ static int parse_u64(uint64_t *out, const char *s)
 
 /* ---- init / join / leave ------------------------------------------------ */
 
+/*
+ * For commands without options of their own: handle --help, refuse any
+ * other option or argument.  Returns -1 to go on, else the exit status.
+ */
+static int no_options(int argc, char **argv, const char *name,
+		      const char *help)
+{
+	static const struct option opts[] = { HELP_OPT, { 0, 0, 0, 0 } };
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'h') {
+			fputs(help, stdout);
+			return 0;
+		}
+		return usage_error(name, "bad option");
+	}
+	if (optind != argc)
+		return usage_error(name, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+
 static const char init_help[] =
 	"usage: cohort init\n"
 	"Create the cluster at the root unless it exists and print its id (a\n"
@@ -265,19 +288,11 @@ static const char init_help[] =
 
 static int cmd_init(int argc, char **argv)
 {
-	static const struct option opts[] = { HELP_OPT, { 0, 0, 0, 0 } };
 	char id[COHORT_UUID_LEN + 1];
-	int ch, rc;
+	int rc;
 
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (ch == 'h') {
-			fputs(init_help, stdout);
-			return 0;
-		}
-		return usage_error("init", "bad option");
-	}
-	if (optind != argc)
-		return usage_error("init", "unexpected argument '%s'", argv[optind]);
+	if ((rc = no_options(argc, argv, "init", init_help)) >= 0)
+		return rc;
 	if (!g.root)
 		return usage_error(NULL, "no cluster root: use --root DIR or set "
 				   "COHORT_ROOT");
@@ -346,19 +361,11 @@ static const char leave_help[] =
 
 static int cmd_leave(int argc, char **argv)
 {
-	static const struct option opts[] = { HELP_OPT, { 0, 0, 0, 0 } };
 	cohort_cluster *c = NULL;
-	int ch, rc;
+	int rc;
 
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (ch == 'h') {
-			fputs(leave_help, stdout);
-			return 0;
-		}
-		return usage_error("leave", "bad option");
-	}
-	if (optind != argc)
-		return usage_error("leave", "unexpected argument '%s'", argv[optind]);
+	if ((rc = no_options(argc, argv, "leave", leave_help)) >= 0)
+		return rc;
 	if ((rc = open_cluster(&c, 1)))
 		return rc;
 	rc = cohort_node_leave(c);
