@@ -208,9 +208,33 @@ bad:
 }
 
 /*
+ * COHORT_FAULT_COUNTS=FILE: at exit, write "OP N" per operation to FILE, the
+ * calls this process made; the crash sweep (tests/crash) runs a command once
+ * this way to learn its crash points.  Written with stdio, not counted.
+ */
+static const char *counts_path;
+static pid_t counts_pid;
+
+static void counts_write(void)
+{
+	FILE *f;
+	unsigned int i;
+
+	if (!counts_path || getpid() != counts_pid)
+		return;
+	f = fopen(counts_path, "we");
+	if (!f)
+		return;
+	for (i = 0; i < COHORT__OP_COUNT; i++)
+		fprintf(f, "%s %lu\n", op_names[i],
+			__atomic_load_n(&calls[i], __ATOMIC_SEQ_CST));
+	fclose(f);
+}
+
+/*
  * Count a call of 'op'; return 0 to go ahead, or the fault to inject.
- * COHORT_FAULT is read at the first call (tests and the crash sweep drive
- * whole tools through it).
+ * COHORT_FAULT and COHORT_FAULT_COUNTS are read at the first call (tests
+ * and the crash sweep drive whole tools through them).
  */
 static int fault_hit(enum cohort__os_op op)
 {
@@ -219,10 +243,16 @@ static int fault_hit(enum cohort__os_op op)
 
 	if (!env_loaded) {
 		const char *spec = getenv("COHORT_FAULT");
+		const char *cpath = getenv("COHORT_FAULT_COUNTS");
 
 		env_loaded = 1;
 		if (spec && *spec)
 			(void)cohort__os_fault_parse(spec);
+		if (cpath && *cpath) {
+			counts_path = cpath;
+			counts_pid = getpid();
+			atexit(counts_write);
+		}
 	}
 	n = __atomic_add_fetch(&calls[op], 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < nfaults; i++) {
