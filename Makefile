@@ -8,6 +8,11 @@
 #   make fuzz            libFuzzer targets (clang, build-fuzz/), each run for
 #                        FUZZ_SECONDS (default 30) over tests/fuzz/corpus
 #   make bench           benchmarks (BENCH_DIR=/some/mount to measure there)
+#   make torture         the crash sweep exhaustively: every fault at every
+#                        OS-layer call of every commit path (make test
+#                        runs a bounded set; tests/cluster/crash.sh)
+#   make soak            soak test, DURATION=10m (60s, 10m, 1h): three nodes,
+#                        random work, SIGKILLs, a lost mount; then invariants
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make uninstall, make clean, make deps (install the Debian packages)
 
@@ -85,7 +90,7 @@ STATIC := $(BUILD)/libcohort.a
 SHARED := $(BUILD)/libcohort.so.$(VERSION)
 
 .PHONY: all test check unit cluster bench install uninstall clean deps help demo \
-	fuzz
+	fuzz soak torture
 all: $(STATIC) $(SHARED) $(TOOLS) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h include/cohort/*.h src/*.h src/os/*.h)
@@ -136,8 +141,20 @@ cluster: all $(TESTS) $(TEST_HELPERS)
 check:
 	$(MAKE) BUILD=build-san SAN=1 test
 
+# Every fault (kill, EIO, ENOSPC, ESTALE, short, lie) at every OS-layer call
+# of every commit path, then the invariants (tests/cluster/crash.sh).
+torture: all $(TEST_HELPERS)
+	@CRASH_SWEEP=full BUILD=$(BUILD) tests/cluster/crash.sh
+
 bench: all $(BENCHES) $(TEST_HELPERS)
 	@BUILD=$(BUILD) BENCH_DIR=$(BENCH_DIR) bench/run
+
+# Three nodes on bindfs views doing random appends, installs, uninstalls,
+# janitor runs and fsck checks for DURATION, with random SIGKILLs and one
+# mount lost and restored; then every invariant is checked (TAP).
+DURATION ?= 10m
+soak: all $(TEST_HELPERS)
+	@BUILD=$(BUILD) DURATION=$(DURATION) tests/soak/soak.sh
 
 deps:
 	scripts/deps.sh

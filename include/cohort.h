@@ -7,6 +7,7 @@
 #define COHORT_H
 
 #include "cohort/common.h"
+#include "cohort/name.h"
 #include "cohort/cluster.h"
 #include "cohort/lock.h"
 #include "cohort/journal.h"

@@ -96,39 +96,27 @@ int cohort__publish_sync(const cohort_cluster *c, int fd, const char *path)
 	return cohort__os_fdatasync(fd, path);
 }
 
-mode_t cohort__file_mode(const cohort_cluster *c)
+cohort__perm cohort__config_perm(const struct cohort__config *cfg,
+				 const char *key)
 {
-	return (mode_t)cohort__config_num(&c->cfg, "cluster", "file_mode");
+	mode_t mode = (mode_t)cohort__config_num(cfg, "cluster", key);
+	int64_t gid = cohort__config_num(cfg, "cluster", "group");
+
+	/* group = (empty): -1, the creating process's group */
+	return gid < 0 ? (cohort__perm)mode : COHORT__PERM(mode, (gid_t)gid);
 }
 
-mode_t cohort__dir_mode(const cohort_cluster *c)
+cohort__perm cohort__file_mode(const cohort_cluster *c)
 {
-	return (mode_t)cohort__config_num(&c->cfg, "cluster", "dir_mode");
+	return cohort__config_perm(&c->cfg, "file_mode");
 }
 
-int cohort__name_valid(const char *s)
+cohort__perm cohort__dir_mode(const cohort_cluster *c)
 {
-	size_t n;
-
-	if (!s || !*s || s[0] == '.')
-		return 0;
-	for (n = 0; s[n]; n++) {
-		char ch = s[n];
-
-		if (n >= COHORT_NODE_ID_MAX)
-			return 0;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-		      ch == '-'))
-			return 0;
-	}
-	return 1;
+	return cohort__config_perm(&c->cfg, "dir_mode");
 }
 
-int cohort_node_id_valid(const char *s)
-{
-	return cohort__name_valid(s);
-}
+/* cohort__name_valid() and cohort_node_id_valid() are in name.c. */
 
 int cohort__kv_get(const char *text, const char *key, char *out, size_t size)
 {
@@ -225,7 +213,7 @@ int cohort_cluster_init(char out_id[COHORT_UUID_LEN + 1], const char *root)
 					    "jobs", "snapshots" };
 	struct cohort__config cfg;
 	char path[PATH_MAX], text[256], id[COHORT_UUID_LEN + 1];
-	mode_t fmode, dmode;
+	cohort__perm fmode, dmode;
 	uuid_t u;
 	size_t i;
 	int rc, n;
@@ -233,7 +221,7 @@ int cohort_cluster_init(char out_id[COHORT_UUID_LEN + 1], const char *root)
 	if (!root || !*root)
 		return cohort__error(COHORT_EINVAL, "no root given (use --root "
 				     "DIR or COHORT_ROOT)");
-	if ((rc = check_root_mode(root)))
+	if ((rc = cohort__os_confine(root)) || (rc = check_root_mode(root)))
 		return rc;
 	rc = read_identity(out_id, root);
 	if (rc != COHORT_ENOTFOUND)
@@ -243,8 +231,8 @@ int cohort_cluster_init(char out_id[COHORT_UUID_LEN + 1], const char *root)
 	cohort__config_init(&cfg);
 	snprintf(path, sizeof(path), "%s/cohort.conf", root);
 	rc = cohort__config_load(&cfg, path);
-	fmode = (mode_t)cohort__config_num(&cfg, "cluster", "file_mode");
-	dmode = (mode_t)cohort__config_num(&cfg, "cluster", "dir_mode");
+	fmode = cohort__config_perm(&cfg, "file_mode");
+	dmode = cohort__config_perm(&cfg, "dir_mode");
 	cohort__config_free(&cfg);
 	if (rc)
 		return rc;
@@ -351,10 +339,8 @@ int cohort_cluster_open(cohort_cluster **out, const cohort_options *opts)
 	if (!opts->root || !*opts->root)
 		return cohort__error(COHORT_EINVAL, "no root given (use --root "
 				     "DIR or COHORT_ROOT)");
-	if (opts->node && !cohort__name_valid(opts->node))
-		return cohort__error(COHORT_EINVAL,
-				     "bad node id '%s': use 1-64 of A-Za-z0-9._- "
-				     "not starting with '.'", opts->node);
+	if (opts->node && (rc = cohort_name_check(COHORT_NAME_NODE, opts->node)))
+		return rc;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return cohort__error(COHORT_ERROR, "out of memory");
@@ -388,6 +374,10 @@ int cohort_cluster_open(cohort_cluster **out, const cohort_options *opts)
 			goto fail;
 		}
 	}
+	/* Below the root and the state folder no link is followed (os.h). */
+	if ((rc = cohort__os_confine(c->root)) ||
+	    (rc = cohort__os_confine(c->state)))
+		goto fail;
 	rc = check_root_mode(c->root);
 	if (!rc)
 		rc = read_identity(c->id, c->root);
@@ -833,7 +823,7 @@ int cohort_node_list(cohort_node_info **out, size_t *count, cohort_cluster *c)
 		return rc;
 	have_now = cohort__server_now_ns(&now_ns, c, "nodes") == 0;
 	cohort__error_clear();
-	d = opendir(dir);
+	d = cohort__os_opendir(dir);
 	if (!d)
 		return cohort__error_sys(cohort__os_code(errno), errno,
 					 "cannot list '%s'", dir);
@@ -846,8 +836,12 @@ int cohort_node_list(cohort_node_info **out, size_t *count, cohort_cluster *c)
 		if (snprintf(path, sizeof(path), "%s/%.64s/node", dir,
 			     de->d_name) >= (int)sizeof(path))
 			continue;
-		if (read_small(text, sizeof(text), path))
+		if ((rc = read_small(text, sizeof(text), path))) {
+			if (rc != COHORT_ENOTFOUND)
+				break; /* unreadable: do not pass it by */
+			rc = 0;
 			continue; /* not (yet) a node */
+		}
 		if (n == cap) {
 			cap = cap ? cap * 2 : 8;
 			grown = realloc(v, cap * sizeof(*v));
@@ -867,7 +861,11 @@ int cohort_node_list(cohort_node_info **out, size_t *count, cohort_cluster *c)
 		if (snprintf(path, sizeof(path), "%s/%.64s/retired", dir,
 			     de->d_name) >= (int)sizeof(path))
 			continue;
-		ni->retired = cohort__os_stat(&st, path, 1) == 0;
+		rc = cohort__os_stat(&st, path, 1);
+		ni->retired = rc == 0;
+		if (rc && rc != COHORT_ENOTFOUND)
+			break;
+		rc = 0;
 		if (snprintf(path, sizeof(path), "%s/%.64s/heartbeat", dir,
 			     de->d_name) >= (int)sizeof(path))
 			continue;
@@ -881,14 +879,17 @@ int cohort_node_list(cohort_node_info **out, size_t *count, cohort_cluster *c)
 			ni->heartbeat_age_ms = age < 0 ? 0 : age;
 		}
 		ni->revision = 0;
-		(void)cohort_journal_node_revision(c, de->d_name, &ni->revision);
+		ni->revision_rc = cohort_journal_node_revision(c, de->d_name,
+							       &ni->revision);
+		if (ni->revision_rc == COHORT_ENOTFOUND)
+			ni->revision_rc = 0; /* joining: nothing applied yet */
 	}
 	closedir(d);
-	cohort__error_clear();
 	if (rc) {
 		free(v);
 		return rc;
 	}
+	cohort__error_clear();
 	if (n)
 		qsort(v, n, sizeof(*v), cmp_info);
 	*out = v;
@@ -1002,9 +1003,10 @@ int cohort_node_mode_of(const cohort_options *o, int *readonly, char *reason,
 	int rc;
 
 	*readonly = 0;
-	if (!o || o->version != COHORT_OPTIONS_VERSION || !o->node ||
-	    !cohort__name_valid(o->node))
+	if (!o || o->version != COHORT_OPTIONS_VERSION || !o->node)
 		return 0;
+	if ((rc = cohort_name_check(COHORT_NAME_NODE, o->node)))
+		return rc;
 	memset(&c, 0, sizeof(c));
 	c.node = (char *)(uintptr_t)o->node;
 	if (o->state && *o->state)

@@ -10,6 +10,8 @@
 #include "cohort/lock.h"
 #include "config.h"
 #include "error.h"
+#include "name.h"
+#include "os/os.h"
 
 struct cohort_cluster {
 	char *root;
@@ -63,13 +65,18 @@ int cohort__need_node(const cohort_cluster *c);
 void cohort__nonce(char out[33]);
 /* Make a written file visible to other NFS clients (sync on NFS only). */
 int cohort__publish_sync(const cohort_cluster *c, int fd, const char *path);
-mode_t cohort__file_mode(const cohort_cluster *c);
-mode_t cohort__dir_mode(const cohort_cluster *c);
-/* 1 if 's' is 1-64 of [A-Za-z0-9._-] not starting with '.' */
+/* Mode and group ([cluster] file_mode, dir_mode, group) of what is created
+ * on the root and in the state folder. */
+cohort__perm cohort__file_mode(const cohort_cluster *c);
+cohort__perm cohort__dir_mode(const cohort_cluster *c);
+cohort__perm cohort__config_perm(const struct cohort__config *cfg,
+				 const char *key);
+/* 1 if 's' is a valid node id, lock name or record type (the rule of
+ * COHORT_NAME_NODE in cohort/name.h); sets no error (name.c). */
 int cohort__name_valid(const char *s);
 
 /* Hooks into the journal used by init and join (journal.c). */
-int cohort__journal_create(const char *root, mode_t mode);
+int cohort__journal_create(const char *root, cohort__perm perm);
 int cohort__journal_bounds(cohort_cluster *c, uint64_t *tail, uint64_t *head);
 /* Write this node's revision file (atomic replace). */
 int cohort__revision_write(cohort_cluster *c, uint64_t rev);

@@ -6,6 +6,7 @@
  * default that is unsafe on this mount.
  */
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,9 @@ const struct cohort__key cohort__keys[] = {
 	  "mode of files created on the root and in the state folder" },
 	{ "cluster", "dir_mode", "0750", KIND_MODE, NULL,
 	  "mode of folders created on the root and in the state folder" },
+	{ "cluster", "group", "", KIND_GROUP, NULL,
+	  "group (name or number) of files and folders created on the root "
+	  "and in the state folder; empty: the creating process's group" },
 	{ "journal", "segment_size", "16M", KIND_SIZE, NULL,
 	  "a journal segment is sealed once it holds this many bytes" },
 	{ "journal", "poll_interval", "250ms", KIND_DURATION, NULL,
@@ -87,6 +91,65 @@ int cohort__config_index(const char *section, const char *key)
 	return -1;
 }
 
+/*
+ * A group: empty (-1: the creating process's), a number (any gid, known
+ * here or not), or a name this host knows.  Names are resolved on each
+ * node: the same name may have another number on another host.
+ */
+static int parse_group(int64_t *num, const char *v)
+{
+	struct group gr, *found = NULL;
+	char *buf = NULL, *end;
+	const char *p;
+	size_t cap = 1024;
+	int e = ERANGE;
+
+	if (!*v) {
+		*num = -1;
+		return 0;
+	}
+	if (v[strspn(v, "0123456789")] == '\0') {
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (errno || *end || n >= (gid_t)-1)
+			return cohort__error(COHORT_EINVAL,
+					     "'%s' is not a group number", v);
+		*num = (int64_t)n;
+		return 0;
+	}
+	for (p = v; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ':' ||
+		    *p == ',')
+			break;
+	if (*p || p - v > 256 || *v == '-' || *v == '+')
+		return cohort__error(COHORT_EINVAL,
+				     "'%s' is not a group name or number", v);
+	while (e == ERANGE && cap <= (1u << 20)) {
+		char *nbuf = realloc(buf, cap);
+
+		if (!nbuf) {
+			free(buf);
+			return cohort__error(COHORT_ERROR, "out of memory");
+		}
+		buf = nbuf;
+		e = getgrnam_r(v, &gr, buf, cap, &found);
+		cap *= 2;
+	}
+	if (found)
+		*num = (int64_t)found->gr_gid;
+	free(buf);
+	if (found)
+		return 0;
+	if (e && e != ENOENT && e != ESRCH && e != EBADF && e != EPERM)
+		return cohort__error_sys(COHORT_ERROR, e,
+					 "cannot look up group '%s'", v);
+	return cohort__error(COHORT_EINVAL,
+			     "no group '%s' on this host (give an existing "
+			     "group name or a number)", v);
+}
+
 static int parse_value(int64_t *num, const struct cohort__key *k,
 		       const char *v)
 {
@@ -96,6 +159,8 @@ static int parse_value(int64_t *num, const struct cohort__key *k,
 	switch (k->kind) {
 	case KIND_STRING:
 		return 0;
+	case KIND_GROUP:
+		return parse_group(num, v);
 	case KIND_DURATION:
 		return cohort_parse_duration_ms(num, v);
 	case KIND_SIZE:

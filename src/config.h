@@ -4,8 +4,9 @@
 
 #include <stdint.h>
 
+/* KIND_GROUP: a group name or number; its number is the gid, -1 if empty */
 enum cohort__key_kind { KIND_STRING, KIND_DURATION, KIND_SIZE, KIND_INT,
-			KIND_MODE, KIND_ENUM };
+			KIND_MODE, KIND_ENUM, KIND_GROUP };
 
 struct cohort__key {
 	const char *section;

@@ -13,6 +13,7 @@
 
 #include "cohort/doctor.h"
 #include "error.h"
+#include "name.h"
 #include "os/os.h"
 
 struct ctx {
@@ -438,11 +439,21 @@ int cohort_doctor_run(const char *root, const cohort_doctor_options *o,
 		return cohort__error(COHORT_EINVAL, "bad doctor options version");
 	if (!root || !*root)
 		return cohort__error(COHORT_EINVAL, "no root given");
+	/* The node (or host) name goes into the scratch folder's name. */
+	if (o->node && (rc = cohort_name_check(COHORT_NAME_NODE, o->node)))
+		return rc;
 	if ((rc = cohort__os_stat(&st, root, 0)))
 		return rc;
 	if (!S_ISDIR(st.mode))
 		return cohort__error(COHORT_EINVAL, "'%s' is not a folder", root);
 	snprintf(node, sizeof(node), "%s", o->node ? o->node : cohort__os_host());
+	{
+		char why[96];
+
+		/* sethostname() takes any bytes */
+		if (cohort__name_why(why, sizeof(why), COHORT_NAME_NODE, node))
+			snprintf(node, sizeof(node), "host");
+	}
 	if ((st.mode & 0002) && !(st.mode & 01000))
 		say(&x, "permissions", COHORT_DOCTOR_FAIL,
 		    "chmod o-w (or +t) the root",

@@ -865,16 +865,22 @@ static int check_locks(struct fsck *f)
 			       moved, "break file left by a dead breaker, %s%s%s",
 			       agebuf, rc ? "; cannot move it: " : "",
 			       rc ? why_failed(msg, sizeof(msg)) : "");
-		} else if (strstr(name, ".lease.broken.")) {
+		} else if (strstr(name, ".lease.broken.") ||
+			   strstr(name, ".lease.released.")) {
+			/* cohort_lock_release() sets its lease aside the same
+			 * way before removing it: a holder killed in between
+			 * leaves one. */
+			const char *who = strstr(name, ".lease.broken.") ?
+					  "breaker" : "holder releasing it";
 			int rc = 0;
 
 			if (f->repair)
-				rc = lf_move(f, fl->rel, "a broken lease set aside",
-					     "left by a breaker that died before "
+				rc = lf_move(f, fl->rel, "a lease set aside",
+					     "left by a process that died before "
 					     "removing it", moved, sizeof(moved));
 			report(f, "lock.leftover", fl->rel, f->repair && !rc, 0,
-			       -1, moved, "broken lease a breaker set aside and "
-			       "never removed, %s%s%s", agebuf,
+			       -1, moved, "lease a %s set aside and never "
+			       "removed, %s%s%s", who, agebuf,
 			       rc ? "; cannot move it: " : "",
 			       rc ? why_failed(msg, sizeof(msg)) : "");
 		}
@@ -1594,7 +1600,7 @@ static int check_journal(struct fsck *f)
 again:
 	if ((rc = read_head(f, &f->h, err, sizeof(err)))) {
 		if (rc != COHORT_ECORRUPT && rc != COHORT_ENOTFOUND)
-			return rc;
+			return cohort__error(rc, "%s", err); /* read_head cleared it */
 		REPORT(f, "journal.head", "journal/head", 0, "%s", err);
 		store_begin(f);
 		return 0;
@@ -2158,6 +2164,25 @@ static int cmp_pkg_hash(const void *a, const void *b)
 		      (*(const cohort_package *const *)b)->hash);
 }
 
+/*
+ * Check-only (no lock held): has the head moved since this run read it?
+ * Then what the store looks like now may be a writer's or a janitor's work
+ * past that head, not damage.
+ */
+static int head_moved(struct fsck *f)
+{
+	struct cohort__head h2;
+	char err[256];
+
+	if (f->repair || !f->head_ok)
+		return 0;
+	if (read_head(f, &h2, err, sizeof(err))) {
+		cohort__error_clear();
+		return 0;
+	}
+	return h2.seq != f->h.seq;
+}
+
 /* Report the index snapshot's state, and rebuild it when it can be. */
 static void store_index(struct fsck *f)
 {
@@ -2169,6 +2194,12 @@ static void store_index(struct fsck *f)
 	const char *kind = NULL;
 
 	what[0] = '\0';
+	/* A snapshot past the head this run read, written by a writer that
+	 * committed since (no lock is held in check-only mode): not damage,
+	 * and not comparable with a replay that stopped at the old head. */
+	if (f->snap_state == SNAP_OK && f->head_ok && srev > f->h.rev &&
+	    head_moved(f))
+		return;
 	if (f->snap_state == SNAP_DAMAGED && f->mismatch[0]) {
 		kind = "store.index-mismatch";
 		snprintf(what, sizeof(what), "index snapshot (revision %llu) "
@@ -2265,6 +2296,10 @@ static void check_blob(struct fsck *f, const cohort_package *const *grp,
 	rc = cohort__os_stat(&st, path, 1);
 	if (rc == COHORT_ENOTFOUND) {
 		cohort__error_clear();
+		/* Check-only: a package uninstalled since the head was read
+		 * may have had its blob removed by a janitor meanwhile. */
+		if (head_moved(f))
+			return;
 		REPORT(f, "store.blob-missing", rel, 0,
 		       "content of %s is missing (%llu bytes): install the "
 		       "package again", need, (unsigned long long)v->size);

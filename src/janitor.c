@@ -61,19 +61,27 @@ void cohort_janitor_report_free(cohort_janitor_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Age of a file by the file server's clock, in ms; -1 if it is missing. */
+/*
+ * Age of a file by the file server's clock, in ms; -1 if it is missing.
+ * A file written after 'now' was read (a busy node's revision) is 0 old,
+ * not negative: a negative age would read as "missing".  A file that
+ * cannot be looked at for another reason is 0 old too: retirement needs
+ * evidence of idleness, not a failed stat.
+ */
 static int64_t file_age_ms(cohort_cluster *c, int64_t now_ns, const char *node,
 			   const char *leaf)
 {
 	char path[PATH_MAX];
 	struct cohort__stat st;
+	int rc;
 
-	if (cohort__root_path(path, sizeof(path), c, "nodes/%s/%s", node, leaf) ||
-	    cohort__os_stat(&st, path, 1)) {
+	if ((rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/%s", node,
+				    leaf)) ||
+	    (rc = cohort__os_stat(&st, path, 1))) {
 		cohort__error_clear();
-		return -1;
+		return rc == COHORT_ENOTFOUND ? -1 : 0;
 	}
-	return (now_ns - st.mtime_ns) / 1000000;
+	return now_ns > st.mtime_ns ? (now_ns - st.mtime_ns) / 1000000 : 0;
 }
 
 /* Retire nodes whose heartbeat and revision have not moved for 'after'. */
@@ -174,7 +182,18 @@ int cohort_janitor_run(cohort_cluster *c, const cohort_janitor_options *o,
 		 * behind the tail: it bootstraps from the snapshot anyway. */
 		for (k = 0; k < r->nretired; k++)
 			going |= !strcmp(r->retired[k].path, v[i].id);
-		if (v[i].retired || going || v[i].revision + 1 < r->tail_before)
+		if (v[i].retired || going)
+			continue;
+		/* A live node whose revision cannot be read holds everything:
+		 * removing what it may not have applied would lose it. */
+		if (v[i].revision_rc) {
+			rc = cohort__error(v[i].revision_rc,
+					   "cannot read node '%s''s revision "
+					   "file: nothing removed (run 'cohort "
+					   "fsck')", v[i].id);
+			goto out;
+		}
+		if (v[i].revision + 1 < r->tail_before)
 			continue;
 		if (v[i].revision < limit) {
 			limit = v[i].revision;

@@ -88,10 +88,8 @@ int cohort_job_begin(cohort_job **out, cohort_cluster *c, const char *name,
 	*out = NULL;
 	if ((rc = cohort__need_node(c)))
 		return rc;
-	if (!cohort__name_valid(name) || strlen(name) > COHORT_NODE_ID_MAX - 4)
-		return cohort__error(COHORT_EINVAL,
-				     "bad job name '%s': use 1-60 of A-Za-z0-9._- "
-				     "not starting with '.'", name);
+	if ((rc = cohort_name_check(COHORT_NAME_JOB, name)))
+		return rc;
 	if (every_ms < 0)
 		return cohort__error(COHORT_EINVAL, "bad period");
 	job = calloc(1, sizeof(*job));
@@ -172,7 +170,7 @@ int cohort_job_list(cohort_job_info **out, size_t *count, cohort_cluster *c)
 	*count = 0;
 	if ((rc = cohort__root_path(dir, sizeof(dir), c, "jobs")))
 		return rc;
-	d = opendir(dir);
+	d = cohort__os_opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 :
 			cohort__error_sys(COHORT_ERROR, errno, "cannot list '%s'",

@@ -224,7 +224,7 @@ int cohort__seg_header_check(const unsigned char *hdr, uint64_t no,
 	return 0;
 }
 
-int cohort__journal_create(const char *root, mode_t mode)
+int cohort__journal_create(const char *root, cohort__perm mode)
 {
 	unsigned char hdr[JSEG_HDR], head[JHEAD_SIZE];
 	struct cohort__head h = { 0, 0, 1, JSEG_HDR, 1, 1 };
@@ -570,12 +570,10 @@ static int check_entries(const cohort_entry *e, size_t n, size_t node_len,
 		return cohort__error(COHORT_EINVAL, "nothing to append");
 	for (i = 0; i < n; i++) {
 		const char *type = e[i].type ? e[i].type : "data";
+		int rc = cohort_name_check(COHORT_NAME_TYPE, type);
 
-		if (!cohort__name_valid(type))
-			return cohort__error(COHORT_EINVAL,
-					     "bad record type '%s': use 1-64 of "
-					     "A-Za-z0-9._- not starting with '.'",
-					     type);
+		if (rc)
+			return rc;
 		if (e[i].len > COHORT_RECORD_MAX)
 			return cohort__error(COHORT_EINVAL,
 					     "record of %zu bytes is over the "
@@ -1083,8 +1081,8 @@ int cohort_journal_node_revision(cohort_cluster *c, const char *node,
 	size_t len;
 	int rc;
 
-	if (!cohort__name_valid(node))
-		return cohort__error(COHORT_EINVAL, "bad node id '%s'", node);
+	if ((rc = cohort_name_check(COHORT_NAME_NODE, node)))
+		return rc;
 	if ((rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/revision",
 				    node)) ||
 	    (rc = cohort__os_read_file(&text, &len, path, 4096)))

@@ -4,6 +4,7 @@
  * NOTES.md ("Locking").
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +16,11 @@
 
 #include "cluster.h"
 #include "cohort/lock.h"
+#include "lock_int.h"
 #include "os/os.h"
 
 /* Size of the 'locks/NAME.want' record (see "Fairness" below). */
 #define WANT_SIZE 64
-
-/* The lease file is rewritten in place, always this many bytes. */
-#define LEASE_SIZE 256
 
 struct cohort_lock {
 	cohort_cluster *c;
@@ -48,16 +47,6 @@ struct cohort_lock {
 	int64_t next_due;     /* monotonic ms of the next rewrite */
 	int64_t last_refresh; /* monotonic ms of the last good refresh */
 	int refresh_errno;    /* first failure of the refresher, or 0 */
-};
-
-/* What a waiter knows of a lease it saw. */
-struct lease_view {
-	int valid;
-	char node[COHORT_NODE_ID_MAX + 1];
-	char host[256];
-	char boot[40];
-	long pid;
-	char nonce[33];
 };
 
 const char *cohort_lock_mode_name(cohort_lock_mode m)
@@ -113,28 +102,52 @@ static void lease_format(char out[LEASE_SIZE], const cohort_lock *l,
 	out[LEASE_SIZE - 1] = '\n';
 }
 
-/* Parse a lease's text; 'valid' only if its checksum holds. */
-static void lease_parse(struct lease_view *v, const char *text, size_t len)
+/*
+ * Parse a lease's text; 'valid' only if its checksum holds.  Only the
+ * lines before the sum line are summed, so the fields are read from those
+ * alone: a field after it, or a "sum " inside a line, could otherwise pass
+ * with a right sum over other bytes.  The pid must be one a process can
+ * have: 0, a negative one or one past pid_t would reach kill() (in
+ * holder_dead_here) as a process group, or as -1, not as the holder.
+ */
+static void lease_parse(struct cohort__lease_view *v, const char *text,
+			size_t len)
 {
-	char sum[24], pid[24];
+	char body[LEASE_SIZE], sum[24], pid[24], *end;
 	const char *s;
+	size_t n;
+	long p;
 
 	memset(v, 0, sizeof(*v));
 	if (len < 16 || strncmp(text, "cohort-lease 1\n", 15))
 		return;
-	s = strstr(text, "sum ");
-	if (!s || cohort__kv_get(s, "sum", sum, sizeof(sum)))
+	s = strstr(text, "\nsum ");
+	if (!s || (n = (size_t)(s + 1 - text)) >= sizeof(body) ||
+	    cohort__kv_get(s + 1, "sum", sum, sizeof(sum)) ||
+	    strlen(sum) != 16 || strspn(sum, "0123456789abcdef") != 16)
 		return;
-	if (strtoull(sum, NULL, 16) != XXH3_64bits(text, (size_t)(s - text)))
+	if (strtoull(sum, NULL, 16) != XXH3_64bits(text, n))
 		return;
-	if (cohort__kv_get(text, "node", v->node, sizeof(v->node)) ||
-	    cohort__kv_get(text, "host", v->host, sizeof(v->host)) ||
-	    cohort__kv_get(text, "boot", v->boot, sizeof(v->boot)) ||
-	    cohort__kv_get(text, "pid", pid, sizeof(pid)) ||
-	    cohort__kv_get(text, "nonce", v->nonce, sizeof(v->nonce)))
+	memcpy(body, text, n);
+	body[n] = '\0';
+	if (cohort__kv_get(body, "node", v->node, sizeof(v->node)) ||
+	    cohort__kv_get(body, "host", v->host, sizeof(v->host)) ||
+	    cohort__kv_get(body, "boot", v->boot, sizeof(v->boot)) ||
+	    cohort__kv_get(body, "pid", pid, sizeof(pid)) ||
+	    cohort__kv_get(body, "nonce", v->nonce, sizeof(v->nonce)))
 		return;
-	v->pid = strtol(pid, NULL, 10);
+	errno = 0;
+	p = strtol(pid, &end, 10);
+	if (pid[0] < '1' || pid[0] > '9' || *end || errno || p > INT_MAX)
+		return;
+	v->pid = p;
 	v->valid = 1;
+}
+
+void cohort__lease_parse(struct cohort__lease_view *v, const char *text,
+			 size_t len)
+{
+	lease_parse(v, text, len);
 }
 
 /*
@@ -429,7 +442,7 @@ static int take_ofd(cohort_lock *l, int64_t deadline)
 	if (rc == COHORT_ELOCKED) {
 		char lease[PATH_MAX], now[LEASE_SIZE + 1];
 		struct cohort__stat st;
-		struct lease_view v;
+		struct cohort__lease_view v;
 		size_t len;
 
 		/* In mode 'both' the holder's lease says who it is. */
@@ -477,7 +490,7 @@ static int read_lease(char *buf, size_t *len, struct cohort__stat *st,
  * this very process: we passed the flock layer, so no other holder in
  * this process exists; such a lease is a leftover of a release that failed.
  */
-static int holder_dead_here(const struct lease_view *v)
+static int holder_dead_here(const struct cohort__lease_view *v)
 {
 	return v->valid && !strcmp(v->host, cohort__os_host()) &&
 	       !strcmp(v->boot, cohort__os_boot_id()) &&
@@ -553,7 +566,7 @@ static int take_lease(cohort_lock *l, int64_t deadline)
 			   cohort__config_num(&l->c->cfg, "cluster", "skew_margin");
 	uint64_t brk_ino = 0;
 	int64_t brk_mtime = 0;
-	struct lease_view v;
+	struct cohort__lease_view v;
 	int rc, round = 0;
 
 	memset(&v, 0, sizeof(v));
@@ -672,8 +685,8 @@ int cohort_lock_acquire(cohort_lock **out, cohort_cluster *c,
 	*out = NULL;
 	if ((rc = cohort__need_node(c)))
 		return rc;
-	if (!cohort__name_valid(name))
-		return cohort__error(COHORT_EINVAL, "bad lock name '%s'", name);
+	if ((rc = cohort_name_check(COHORT_NAME_LOCK, name)))
+		return rc;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return cohort__error(COHORT_ERROR, "out of memory");
@@ -717,7 +730,7 @@ int cohort_lock_check(cohort_lock *l)
 {
 	char now[LEASE_SIZE + 1];
 	struct cohort__stat st;
-	struct lease_view v;
+	struct cohort__lease_view v;
 	int64_t last;
 	size_t len;
 	int err, rc, tries;

@@ -65,6 +65,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "name.h"
 #include "os/os.h"
 #include "package.h"
 
@@ -248,28 +249,7 @@ static int sig(const unsigned char *p, int a, int b)
 
 /* ---- names -------------------------------------------------------------- */
 
-int cohort__pkg_name_valid(const char *s, size_t max)
-{
-	size_t i;
-
-	if (!s || !s[0] || s[0] == '.' || s[0] == '-')
-		return 0;
-	if (max > 255)
-		max = 255;
-	for (i = 0; s[i]; i++) {
-		char c = s[i];
-
-		if (i >= max)
-			return 0;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == ':' || c == '+' || c == '~' || c == '@' || c == '-'))
-			return 0;
-		if (c == '.' && s[i + 1] == '.')
-			return 0;
-	}
-	return 1;
-}
+/* cohort__pkg_name_valid() is in name.c, with every other name rule. */
 
 void cohort__pkg_meta_free(struct cohort__pkg_meta *m)
 {
@@ -507,13 +487,18 @@ static int xml_read(xmlDocPtr *out, const char *xml, size_t len,
 		const xmlError *e = xmlCtxtGetLastError(ctxt);
 		char msg[256];
 		int line = e ? e->line : 0;
-		size_t n;
+		size_t n, k;
 
 		snprintf(msg, sizeof(msg), "%s",
 			 e && e->message ? e->message : "cannot parse");
 		n = strlen(msg);
 		while (n && is_space((unsigned char)msg[n - 1]))
 			msg[--n] = '\0';
+		/* libxml2 puts line breaks inside some messages ("...
+		 * indicate encoding !\nBytes: 0xE9"): ours are one line. */
+		for (k = 0; k < n; k++)
+			if ((unsigned char)msg[k] < 0x20)
+				msg[k] = ' ';
 		xmlFreeParserCtxt(ctxt);
 		return cohort__error(COHORT_EINVAL,
 				     "'%s' is not well-formed XML (line %d): %s",
@@ -1554,7 +1539,8 @@ static int merge_meta(struct insp *x, struct cohort__pkg_meta *m)
 		cohort__parse_rhq_plugin,
 		cohort__parse_manifest,
 	};
-	char shown[SHOW_MAX + 4];
+	char shown[SHOW_MAX + 4], why[96];
+	const char *w;
 	int k, rc = 0;
 	size_t i;
 
@@ -1586,32 +1572,37 @@ static int merge_meta(struct insp *x, struct cohort__pkg_meta *m)
 	}
 	if (rc)
 		return rc;
-	if (m->id[0] && !cohort__pkg_name_valid(m->id, COHORT__PKG_ID_MAX))
+	/* The names are checked by the rules every caller's names pass
+	 * (cohort/name.h), and the message says which rule failed. */
+	if (m->id[0] &&
+	    (w = cohort__name_why(why, sizeof(why), COHORT_NAME_PACKAGE, m->id)))
 		return cohort__error(COHORT_EINVAL,
 				     "package '%s' refused: its id '%s' (from "
-				     "%s) is not a safe name",
+				     "%s) is not a safe name: %s",
 				     x->name,
 				     show(shown, sizeof(shown), m->id,
 					  strlen(m->id)),
-				     m->source);
+				     m->source, w);
 	if (m->version[0] &&
-	    !cohort__pkg_name_valid(m->version, COHORT__PKG_VERSION_MAX))
+	    (w = cohort__name_why(why, sizeof(why), COHORT_NAME_VERSION,
+				  m->version)))
 		return cohort__error(COHORT_EINVAL,
 				     "package '%s' refused: its version '%s' "
-				     "is not a safe name",
+				     "is not a safe name: %s",
 				     x->name,
 				     show(shown, sizeof(shown), m->version,
-					  strlen(m->version)));
+					  strlen(m->version)), w);
 	for (i = 0; i < m->ndeps; i++)
-		if (!cohort__pkg_name_valid(m->deps[i], COHORT__PKG_ID_MAX))
+		if ((w = cohort__name_why(why, sizeof(why), COHORT_NAME_PACKAGE,
+					  m->deps[i])))
 			return cohort__error(COHORT_EINVAL,
 					     "package '%s' refused: its "
 					     "dependency '%s' is not a safe "
-					     "name",
+					     "name: %s",
 					     x->name,
 					     show(shown, sizeof(shown),
 						  m->deps[i],
-						  strlen(m->deps[i])));
+						  strlen(m->deps[i])), w);
 	return 0;
 }
 

@@ -89,8 +89,10 @@ int cohort__parse_rhq_plugin(struct cohort__pkg_meta *m, const char *xml,
 
 /*
  * 1 if 's' is safe as an id, version or namespace and as a file-name
- * component: 1-255 of A-Za-z0-9._:+~@- , not starting with '.' or '-',
- * no "..".  (XWiki ids look like "org.xwiki.contrib:foo".)
+ * component: 1-'max' (at most 255) of A-Za-z0-9._:+~@- , not starting
+ * with '.' or '-', no "..".  (XWiki ids look like "org.xwiki.contrib:foo".)
+ * The rule of COHORT_NAME_PACKAGE in cohort/name.h; sets no error
+ * (name.c).
  */
 int cohort__pkg_name_valid(const char *s, size_t max);
 

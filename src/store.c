@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,9 @@
 #define COPY_CHUNK (1u << 20)
 #define INDEX_MAX (256u << 20)
 #define MANIFEST_NAME ".cohort-materialized"
+/* Longest 'ID-VERSION.EXT': its temporary file '.NAME.tmp.NODE.PID.RANDOM'
+ * (node id up to 64, pid up to 7 digits, 12 hex digits) fits in 255. */
+#define MATERIALIZED_NAME_MAX (255 - 1 - 5 - COHORT_NODE_ID_MAX - 1 - 7 - 1 - 12)
 
 struct cohort_store {
 	cohort_cluster *c;
@@ -160,6 +164,18 @@ static json_object *package_json(const cohort_package *p, int full)
 	return o;
 }
 
+/* A JSON string as a C string, NULL if it holds a NUL ("a\u0000b" would
+ * read as "a"). */
+static const char *c_string(json_object *v)
+{
+	const char *s;
+
+	if (!json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	return (size_t)json_object_get_string_len(v) == strlen(s) ? s : NULL;
+}
+
 static int get_str(char *out, size_t size, json_object *o, const char *key,
 		   int required)
 {
@@ -170,39 +186,53 @@ static int get_str(char *out, size_t size, json_object *o, const char *key,
 		out[0] = '\0';
 		return required ? -1 : 0;
 	}
-	if (!json_object_is_type(v, json_type_string))
-		return -1;
-	s = json_object_get_string(v);
-	if (strlen(s) >= size)
+	s = c_string(v);
+	if (!s || strlen(s) >= size)
 		return -1;
 	strcpy(out, s);
 	return 0;
 }
 
-static int64_t get_int(json_object *o, const char *key)
+/* An integer, 0 when absent or null; -1 for any other type (json-c would
+ * read a string, a double or a boolean as a number too). */
+static int get_int(int64_t *out, json_object *o, const char *key)
 {
 	json_object *v;
 
-	if (!json_object_object_get_ex(o, key, &v))
+	*out = 0;
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    json_object_is_type(v, json_type_null))
 		return 0;
-	return json_object_get_int64(v);
+	if (!json_object_is_type(v, json_type_int))
+		return -1;
+	*out = json_object_get_int64(v);
+	return 0;
 }
 
-/* Parse a package from JSON text; validates every name. */
+/*
+ * Parse a package from JSON text: one object and nothing after it (the
+ * tokener stops at the end of the first object, so "{...} x" or
+ * "{...}{...}" would pass), each field of the type package_json() writes;
+ * validates every name, the dependencies' too.
+ */
 static int package_parse(cohort_package *p, const char *text, size_t len,
 			 int full)
 {
 	json_tokener *tok = json_tokener_new();
-	json_object *o, *deps, *v;
-	size_t i, n;
+	json_object *o, *deps = NULL, *v;
+	int64_t size = 0, rev = 0;
+	size_t i, n, end;
 	int rc = 0;
 
 	memset(p, 0, sizeof(*p));
-	if (!tok)
+	if (!tok || len > INT_MAX) {
+		json_tokener_free(tok);
 		return -1;
+	}
 	o = json_tokener_parse_ex(tok, text, (int)len);
+	end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	if (!o || !json_object_is_type(o, json_type_object) || end != len) {
 		json_object_put(o);
 		return -1;
 	}
@@ -221,22 +251,34 @@ static int package_parse(cohort_package *p, const char *text, size_t len,
 		    strspn(p->ext, "abcdefghijklmnopqrstuvwxyz0123456789.") !=
 			    strlen(p->ext) || !p->ext[0] || p->ext[0] == '.')
 			rc = -1;
-		p->size = (uint64_t)get_int(o, "size");
-		p->installed_ms = get_int(o, "installed");
-		p->rev = (uint64_t)get_int(o, "rev");
-		if (json_object_object_get_ex(o, "dependency", &v))
+		if (get_int(&size, o, "size") ||
+		    get_int(&p->installed_ms, o, "installed") ||
+		    get_int(&rev, o, "rev"))
+			rc = -1;
+		p->size = (uint64_t)size;
+		p->rev = (uint64_t)rev;
+		if (json_object_object_get_ex(o, "dependency", &v) &&
+		    !json_object_is_type(v, json_type_null)) {
+			if (!json_object_is_type(v, json_type_boolean))
+				rc = -1;
 			p->dependency = json_object_get_boolean(v);
+		}
 		if (!rc && json_object_object_get_ex(o, "deps", &deps) &&
-		    json_object_is_type(deps, json_type_array) &&
+		    !json_object_is_type(deps, json_type_null) &&
+		    !json_object_is_type(deps, json_type_array))
+			rc = -1;
+		if (!rc && json_object_is_type(deps, json_type_array) &&
 		    (n = json_object_array_length(deps)) > 0) {
 			p->deps = calloc(n, sizeof(char *));
 			if (!p->deps)
 				rc = -1;
 			for (i = 0; !rc && i < n; i++) {
-				const char *d = json_object_get_string(
+				const char *d = c_string(
 					json_object_array_get_idx(deps, i));
 
-				if (!d || !(p->deps[i] = strdup(d)))
+				if (!d ||
+				    !cohort__pkg_name_valid(d, COHORT_PKG_ID_MAX) ||
+				    !(p->deps[i] = strdup(d)))
 					rc = -1;
 				else
 					p->ndeps = i + 1;
@@ -251,10 +293,58 @@ static int package_parse(cohort_package *p, const char *text, size_t len,
 
 /* ---- the index: snapshot + journal --------------------------------------- */
 
+/*
+ * Parse the snapshot's 'len' bytes at 'text' (NUL-terminated at 'len')
+ * into 'ix'; 'path' names it in messages.  The sum is the 16 lowercase hex
+ * digits snapshot_format() writes and the revision plain digits that fit:
+ * strtoull() would take "0x..", "-1" or "12junk" and saturate on overflow.
+ */
+static int snapshot_parse(struct index *ix, const char *text, size_t len,
+			  const char *path)
+{
+	char sum[32], *rev_end;
+	const char *line, *end, *sumline;
+	uint64_t rev;
+	int rc;
+
+	(void)len;
+	sumline = strstr(text, "\nsum ");
+	if (strncmp(text, "cohort-index 1\nrev ", 19) || !sumline ||
+	    cohort__kv_get(sumline + 1, "sum", sum, sizeof(sum)) ||
+	    strlen(sum) != 16 || strspn(sum, "0123456789abcdef") != 16 ||
+	    strtoull(sum, NULL, 16) != XXH3_64bits(text, (size_t)(sumline + 1 - text)))
+		return cohort__error(COHORT_ECORRUPT,
+				     "index snapshot '%s' is damaged: run 'cohort "
+				     "fsck --repair'", path);
+	errno = 0;
+	rev = strtoull(text + 19, &rev_end, 10);
+	if (text[19] < '0' || text[19] > '9' || *rev_end != '\n' || errno)
+		return cohort__error(COHORT_ECORRUPT,
+				     "index snapshot '%s' is damaged: run 'cohort "
+				     "fsck --repair'", path);
+	ix->rev = rev;
+	line = rev_end;
+	while (line && line + 1 < sumline + 1) {
+		cohort_package p;
+
+		line++;
+		end = strchr(line, '\n');
+		if (!end || end > sumline)
+			break;
+		if (package_parse(&p, line, (size_t)(end - line), 1))
+			return cohort__error(COHORT_ECORRUPT,
+					     "index snapshot '%s' holds a bad "
+					     "entry", path);
+		if ((rc = index_put(ix, &p)))
+			return rc;
+		line = end;
+	}
+	return 0;
+}
+
 static int snapshot_load(struct index *ix, cohort_store *s)
 {
-	char *text = NULL, sum[32];
-	const char *line, *end, *sumline;
+	char *text = NULL;
 	size_t len;
 	int rc;
 
@@ -266,46 +356,20 @@ static int snapshot_load(struct index *ix, cohort_store *s)
 	}
 	if (rc)
 		return rc;
-	sumline = strstr(text, "\nsum ");
-	if (strncmp(text, "cohort-index 1\nrev ", 19) || !sumline ||
-	    cohort__kv_get(sumline + 1, "sum", sum, sizeof(sum)) ||
-	    strtoull(sum, NULL, 16) != XXH3_64bits(text, (size_t)(sumline + 1 - text))) {
-		free(text);
-		return cohort__error(COHORT_ECORRUPT,
-				     "index snapshot '%s' is damaged: run 'cohort "
-				     "fsck --repair'", s->index_path);
-	}
-	ix->rev = strtoull(text + 19, NULL, 10);
-	line = strchr(text + 19, '\n');
-	while (line && line + 1 < sumline + 1) {
-		cohort_package p;
-
-		line++;
-		end = strchr(line, '\n');
-		if (!end || end > sumline)
-			break;
-		if (package_parse(&p, line, (size_t)(end - line), 1)) {
-			free(text);
-			return cohort__error(COHORT_ECORRUPT,
-					     "index snapshot '%s' holds a bad "
-					     "entry", s->index_path);
-		}
-		if ((rc = index_put(ix, &p))) {
-			free(text);
-			return rc;
-		}
-		line = end;
-	}
+	rc = snapshot_parse(ix, text, len, s->index_path);
 	free(text);
-	return 0;
+	return rc;
 }
 
-static int snapshot_write(cohort_store *s, const struct index *ix)
+/* The snapshot's bytes for 'ix' in '*out' (the caller's, with free). */
+static int snapshot_format(char **out, size_t *outlen, const struct index *ix)
 {
 	size_t cap = 4096, len = 0, i;
 	char *buf = malloc(cap), *g;
-	int rc, n;
+	int n;
 
+	*out = NULL;
+	*outlen = 0;
 	if (!buf)
 		return cohort__error(COHORT_ERROR, "out of memory");
 	len = (size_t)snprintf(buf, cap, "cohort-index 1\nrev %llu\n",
@@ -341,7 +405,19 @@ static int snapshot_write(cohort_store *s, const struct index *ix)
 	}
 	n = snprintf(buf + len, cap - len, "sum %016llx\n",
 		     (unsigned long long)XXH3_64bits(buf, len));
-	len += (size_t)n;
+	*out = buf;
+	*outlen = len + (size_t)n;
+	return 0;
+}
+
+static int snapshot_write(cohort_store *s, const struct index *ix)
+{
+	char *buf;
+	size_t len;
+	int rc;
+
+	if ((rc = snapshot_format(&buf, &len, ix)))
+		return rc;
 	{
 		/* Roots made before 'store/' was part of init. */
 		char dir[PATH_MAX];
@@ -619,14 +695,11 @@ int cohort_store_install(cohort_store *s, const char *path,
 		return cohort__error(COHORT_EINVAL, "bad install options version");
 	if ((rc = cohort__need_node(s->c)))
 		return rc;
-	if (o->ns && !cohort__pkg_name_valid(o->ns, COHORT_PKG_ID_MAX))
-		return cohort__error(COHORT_EINVAL, "bad namespace '%s'", o->ns);
-	if (o->id && !cohort__pkg_name_valid(o->id, COHORT_PKG_ID_MAX))
-		return cohort__error(COHORT_EINVAL, "bad package id '%s'", o->id);
-	if (o->pkg_version &&
-	    !cohort__pkg_name_valid(o->pkg_version, COHORT_PKG_VERSION_MAX))
-		return cohort__error(COHORT_EINVAL, "bad package version '%s'",
-				     o->pkg_version);
+	if ((o->ns && (rc = cohort_name_check(COHORT_NAME_NAMESPACE, o->ns))) ||
+	    (o->id && (rc = cohort_name_check(COHORT_NAME_PACKAGE, o->id))) ||
+	    (o->pkg_version &&
+	     (rc = cohort_name_check(COHORT_NAME_VERSION, o->pkg_version))))
+		return rc;
 	name = o->name ? o->name : base_name(path);
 	if ((rc = cohort__readonly_check(s->c)))
 		return rc;
@@ -670,15 +743,26 @@ int cohort_store_install(cohort_store *s, const char *path,
 				   !p.id[0] ? "id" : "version");
 		goto out;
 	}
-	if (!cohort__pkg_name_valid(p.id, COHORT_PKG_ID_MAX) ||
-	    !cohort__pkg_name_valid(p.version, COHORT_PKG_VERSION_MAX)) {
-		rc = cohort__error(COHORT_EINVAL,
-				   "package '%s' refused: id '%s' or version '%s' "
-				   "is not a safe file name", name, p.id, p.version);
+	if ((rc = cohort_name_check(COHORT_NAME_PACKAGE, p.id)) ||
+	    (rc = cohort_name_check(COHORT_NAME_VERSION, p.version))) {
+		cohort__error_wrap(rc, "package '%s' refused", name);
 		goto out;
 	}
 	snprintf(p.ns, sizeof(p.ns), "%s", o->ns ? o->ns : "");
 	snprintf(p.ext, sizeof(p.ext), "%s", meta.ext[0] ? meta.ext : "zip");
+	/* Every node materializes it as ID-VERSION.EXT through a temporary
+	 * file next to it: both names must fit in NAME_MAX, or that package
+	 * could never be placed anywhere. */
+	if (strlen(p.id) + strlen(p.version) + strlen(p.ext) + 2 >
+	    MATERIALIZED_NAME_MAX) {
+		rc = cohort__error(COHORT_EINVAL,
+				   "package '%s' refused: its id and version "
+				   "are too long together (%zu and %zu bytes): "
+				   "'ID-VERSION.%s' must fit in %d bytes", name,
+				   strlen(p.id), strlen(p.version), p.ext,
+				   MATERIALIZED_NAME_MAX);
+		goto out;
+	}
 	p.dependency = o->dependency;
 	p.size = k.size;
 	hash_hex(p.hash, XXH3_128bits_digest(k.st));
@@ -796,10 +880,9 @@ int cohort_store_uninstall(cohort_store *s, const char *ns, const char *id,
 
 	if ((rc = cohort__need_node(s->c)))
 		return rc;
-	if (ns && !cohort__pkg_name_valid(ns, COHORT_PKG_ID_MAX))
-		return cohort__error(COHORT_EINVAL, "bad namespace '%s'", ns);
-	if (!cohort__pkg_name_valid(id, COHORT_PKG_ID_MAX))
-		return cohort__error(COHORT_EINVAL, "bad package id '%s'", id);
+	if ((ns && (rc = cohort_name_check(COHORT_NAME_NAMESPACE, ns))) ||
+	    (rc = cohort_name_check(COHORT_NAME_PACKAGE, id)))
+		return rc;
 	if ((rc = cohort__readonly_check(s->c)))
 		return rc;
 	if ((rc = cohort_lock_acquire(&l, s->c, "store", -1)))
@@ -881,8 +964,8 @@ int cohort_store_list(cohort_store *s, const char *ns, cohort_package **out,
 
 	*out = NULL;
 	*count = 0;
-	if (ns && !cohort__pkg_name_valid(ns, COHORT_PKG_ID_MAX))
-		return cohort__error(COHORT_EINVAL, "bad namespace '%s'", ns);
+	if (ns && (rc = cohort_name_check(COHORT_NAME_NAMESPACE, ns)))
+		return rc;
 	if ((rc = index_load(&ix, s)))
 		return rc;
 	for (i = 0; i < ix.n; i++) {
@@ -910,7 +993,9 @@ int cohort_store_find(cohort_store *s, const char *ns, const char *id,
 	size_t n, i, pick = (size_t)-1;
 	int rc;
 
-	if ((rc = cohort_store_list(s, ns, &v, &n)))
+	if ((rc = cohort_name_check(COHORT_NAME_PACKAGE, id)) ||
+	    (version && (rc = cohort_name_check(COHORT_NAME_VERSION, version))) ||
+	    (rc = cohort_store_list(s, ns, &v, &n)))
 		return rc;
 	for (i = 0; i < n; i++) {
 		if (strcmp(v[i].id, id) || (version && strcmp(v[i].version, version)))
@@ -992,6 +1077,7 @@ struct placed {
 struct want {
 	char name[sizeof(((struct placed *)0)->name)];
 	const cohort_package *p;
+	int place, exists;
 };
 
 static int manifest_load(struct placed **out, size_t *count, const char *path)
@@ -1155,7 +1241,7 @@ int cohort_store_materialize(cohort_store *s, const char *dir, const char *ns,
 	struct placed *old = NULL, *now = NULL;
 	cohort_package *pk = NULL;
 	struct want *w = NULL;
-	size_t npk = 0, nold = 0, nw = 0, nnow = 0, i, k;
+	size_t npk = 0, nold = 0, nw = 0, nnow = 0, npending = 0, i, k;
 	char mpath[PATH_MAX], first_msg[1024] = "";
 	int rc, n, first_rc = 0;
 
@@ -1215,23 +1301,70 @@ int cohort_store_materialize(cohort_store *s, const char *dir, const char *ns,
 			continue;
 		}
 		/* Missing, outdated, or changed by hand: write it again. */
-		if (pl)
+		w[i].place = 1;
+		w[i].exists = exists;
+		if (!pl)
+			npending++;
+	}
+	/* The manifest names a file before it goes into DIR (inode 0: it never
+	 * passes for unchanged), so a crash between placing it and the final
+	 * manifest write cannot leave a file of ours that no manifest lists:
+	 * the next run rewrites it, or removes it once it is not installed. */
+	if (npending) {
+		struct placed *intent = calloc(nold + npending, sizeof(*intent));
+		size_t m = nold;
+
+		if (!intent) {
+			rc = cohort__error(COHORT_ERROR, "out of memory");
+			goto out;
+		}
+		if (nold)
+			memcpy(intent, old, nold * sizeof(*old));
+		for (i = 0; i < nw; i++) {
+			if (!w[i].place || placed_find(old, nold, w[i].name))
+				continue;
+			snprintf(intent[m].name, sizeof(intent[m].name), "%s",
+				 w[i].name);
+			snprintf(intent[m].hash, sizeof(intent[m].hash), "%s",
+				 w[i].p->hash);
+			intent[m++].size = w[i].p->size;
+		}
+		rc = manifest_write(mpath, intent, m,
+				    s->c->node ? s->c->node : "materialize");
+		free(intent);
+		if (rc)
+			goto out;
+	}
+	for (i = 0; i < nw; i++) {
+		struct placed *pl;
+
+		if (!w[i].place)
+			continue;
+		if ((pl = placed_find(old, nold, w[i].name)))
 			pl->keep = 1;
 		if ((rc = place(s, dir, w[i].name, w[i].p, &now[nnow]))) {
 			/* Go on with the others; the manifest must still know
-			 * every file we placed, this one included. */
+			 * every file we may have placed, this one included. */
 			if (!first_rc) {
 				first_rc = rc;
 				snprintf(first_msg, sizeof(first_msg), "%s",
 					 cohort_error_last());
 			}
-			if (pl)
+			if (pl) {
 				now[nnow++] = *pl;
+			} else {
+				memset(&now[nnow], 0, sizeof(now[nnow]));
+				snprintf(now[nnow].name, sizeof(now[nnow].name),
+					 "%s", w[i].name);
+				snprintf(now[nnow].hash, sizeof(now[nnow].hash),
+					 "%s", w[i].p->hash);
+				now[nnow++].size = w[i].p->size;
+			}
 			rc = 0;
 			continue;
 		}
 		nnow++;
-		if (exists)
+		if (w[i].exists)
 			sp->updated++;
 		else
 			sp->added++;
@@ -1306,7 +1439,7 @@ int cohort__store_gc(cohort_store *s, int64_t grace_ms, int dry_run,
 	    (rc = cohort__server_now_ns(&now, s->c, "store")))
 		goto out;
 	have_ix = 1;
-	d1 = opendir(s->blobs);
+	d1 = cohort__os_opendir(s->blobs);
 	if (!d1) {
 		if (errno != ENOENT)
 			rc = cohort__error_sys(COHORT_ERROR, errno,
@@ -1321,7 +1454,7 @@ int cohort__store_gc(cohort_store *s, int64_t grace_ms, int dry_run,
 		if (strlen(e1->d_name) != 2 || e1->d_name[0] == '.')
 			continue;
 		if (snprintf(p1, sizeof(p1), "%s/%.2s", s->blobs, e1->d_name) >=
-		    (int)sizeof(p1) || !(d2 = opendir(p1)))
+		    (int)sizeof(p1) || !(d2 = cohort__os_opendir(p1)))
 			continue;
 		while (!rc && (e2 = readdir(d2))) {
 			char p2[PATH_MAX];
@@ -1331,7 +1464,7 @@ int cohort__store_gc(cohort_store *s, int64_t grace_ms, int dry_run,
 			if (strlen(e2->d_name) != 2 || e2->d_name[0] == '.')
 				continue;
 			if (snprintf(p2, sizeof(p2), "%s/%.2s", p1, e2->d_name) >=
-			    (int)sizeof(p2) || !(d3 = opendir(p2)))
+			    (int)sizeof(p2) || !(d3 = cohort__os_opendir(p2)))
 				continue;
 			while (!rc && (e3 = readdir(d3))) {
 				char path[PATH_MAX];
@@ -1400,6 +1533,17 @@ int cohort__store_snapshot_load(struct cohort__index *x, cohort_store *s)
 int cohort__store_snapshot_write(cohort_store *s, const struct cohort__index *x)
 {
 	return snapshot_write(s, &x->ix);
+}
+
+int cohort__index_parse(struct cohort__index *x, const char *text, size_t len)
+{
+	index_free(&x->ix);
+	return snapshot_parse(&x->ix, text, len, "store/index");
+}
+
+int cohort__index_format(char **out, size_t *len, const struct cohort__index *x)
+{
+	return snapshot_format(out, len, &x->ix);
 }
 
 int cohort__store_index_apply(struct cohort__index *x, const cohort_record *r)

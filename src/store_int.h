@@ -28,6 +28,17 @@ int cohort__store_snapshot_write(cohort_store *s,
 				 const struct cohort__index *x);
 
 /*
+ * The snapshot's bytes without the file (the fuzz target): replace 'x'
+ * with the snapshot in the 'len' bytes at 'text', which must be
+ * NUL-terminated at 'len' (COHORT_ECORRUPT when damaged; 'x' may then hold
+ * part of it); and the bytes the snapshot of 'x' is written as, in '*out'
+ * (the caller frees it).
+ */
+int cohort__index_parse(struct cohort__index *x, const char *text, size_t len);
+int cohort__index_format(char **out, size_t *len,
+			 const struct cohort__index *x);
+
+/*
  * Apply one journal record to 'x' (store.install, store.uninstall; other
  * types only move its revision).  COHORT_ECORRUPT for a store record whose
  * payload is not valid.

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <ftw.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <limits.h>
 #include <stdio.h>
@@ -105,6 +106,8 @@ START_TEST(defaults)
 	ck_assert_int_eq(NUM("cluster", "stale_after"), 30000);
 	ck_assert_int_eq(NUM("cluster", "file_mode"), 0640);
 	ck_assert_int_eq(NUM("cluster", "dir_mode"), 0750);
+	ck_assert_str_eq(STR("cluster", "group"), "");
+	ck_assert_int_eq(NUM("cluster", "group"), -1);
 	ck_assert_int_eq(NUM("journal", "segment_size"), 16 * 1024 * 1024);
 	ck_assert_int_eq(NUM("journal", "poll_interval"), 250);
 	ck_assert_str_eq(STR("journal", "head_sync"), "auto");
@@ -481,6 +484,115 @@ START_TEST(mode_validation)
 }
 END_TEST
 
+/* A group this host knows, by name and number (getgrgid of our own gid,
+ * or "root"/0 when that has no name). */
+static void some_group(char *name, size_t size, gid_t *gid)
+{
+	struct group *g = getgrgid(getegid());
+
+	if (!g)
+		g = getgrnam("root");
+	ck_assert_ptr_nonnull(g);
+	ck_assert(snprintf(name, size, "%s", g->gr_name) < (int)size);
+	*gid = g->gr_gid;
+}
+
+START_TEST(group_default_is_empty)
+{
+	ck_assert_str_eq(STR("cluster", "group"), "");
+	ck_assert_int_eq(NUM("cluster", "group"), -1);
+	/* stated explicitly as empty: the same */
+	ck_assert_int_eq(cohort__config_load(&cfg, conf("e.conf",
+							"[cluster]\ngroup =\n")),
+			 0);
+	ck_assert_int_eq(NUM("cluster", "group"), -1);
+}
+END_TEST
+
+START_TEST(group_by_name)
+{
+	char name[256], text[512];
+	gid_t gid;
+
+	some_group(name, sizeof(name), &gid);
+	snprintf(text, sizeof(text), "[cluster]\ngroup = %s\n", name);
+	ck_assert_int_eq(cohort__config_load(&cfg, conf("c.conf", text)), 0);
+	ck_assert_int_eq(NUM("cluster", "group"), (int64_t)gid);
+	ck_assert_str_eq(STR("cluster", "group"), name);
+}
+END_TEST
+
+START_TEST(group_by_number)
+{
+	ck_assert_int_eq(cohort__config_load(&cfg, conf("c.conf",
+							"[cluster]\ngroup = 0\n")),
+			 0);
+	ck_assert_int_eq(NUM("cluster", "group"), 0);
+	/* a number need not be known on this host (chown takes any) */
+	ck_assert_int_eq(cohort__config_load(&cfg, conf("d.conf",
+							"[cluster]\ngroup = 4000123\n")),
+			 0);
+	ck_assert_int_eq(NUM("cluster", "group"), 4000123);
+	/* a later file can set it back to the process's group */
+	ck_assert_int_eq(cohort__config_load(&cfg, conf("e.conf",
+							"[cluster]\ngroup =\n")),
+			 0);
+	ck_assert_int_eq(NUM("cluster", "group"), -1);
+}
+END_TEST
+
+START_TEST(group_unknown_name)
+{
+	const char *path = conf("c.conf",
+				"[cluster]\nfile_mode = 0660\n"
+				"group = no-such-group-xq7\n");
+
+	ck_assert_int_eq(cohort__config_load(&cfg, path), COHORT_EINVAL);
+	assert_msg_has(path);
+	assert_msg_has("line 3");
+	assert_msg_has("cluster.group");
+	assert_msg_has("no group 'no-such-group-xq7'");
+	/* not taken: still the process's group */
+	ck_assert_int_eq(NUM("cluster", "group"), -1);
+}
+END_TEST
+
+START_TEST(group_bad_values)
+{
+	static const char *const bad[] = {
+		"-1",		/* negative */
+		"+5",		/* signed */
+		"4294967295",	/* (gid_t)-1 means "leave the group alone" */
+		"99999999999999999999", /* overflow */
+		"12abc",	/* neither a number nor (here) a name */
+		"a:b",		/* not a group name */
+		"a,b",
+	};
+	char text[512], name[256];
+	gid_t gid;
+	size_t i;
+
+	some_group(name, sizeof(name), &gid);
+	snprintf(text, sizeof(text), "[cluster]\ngroup = %s\n", name);
+	ck_assert_int_eq(cohort__config_load(&cfg, conf("ok.conf", text)), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[cluster]\ngroup = %s\n", bad[i]);
+		ck_assert_msg(cohort__config_load(&cfg, conf("bad.conf", text)) ==
+				      COHORT_EINVAL,
+			      "'%s' accepted", bad[i]);
+		assert_msg_has("cluster.group");
+		assert_msg_has("line 2");
+		/* the earlier value stays */
+		ck_assert_int_eq(NUM("cluster", "group"), (int64_t)gid);
+	}
+	/* a group in the wrong section is an unknown key */
+	ck_assert_int_eq(cohort__config_load(&cfg, conf("n.conf",
+							"[node]\ngroup = 0\n")),
+			 COHORT_EINVAL);
+	assert_msg_has("unknown key 'group'");
+}
+END_TEST
+
 START_TEST(second_file_overrides_first)
 {
 	const char *root = conf("root.conf",
@@ -615,6 +727,11 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, enum_validation);
 	tcase_add_test(tc, int_range_validation);
 	tcase_add_test(tc, mode_validation);
+	tcase_add_test(tc, group_default_is_empty);
+	tcase_add_test(tc, group_by_name);
+	tcase_add_test(tc, group_by_number);
+	tcase_add_test(tc, group_unknown_name);
+	tcase_add_test(tc, group_bad_values);
 	tcase_add_test(tc, second_file_overrides_first);
 	tcase_add_test(tc, missing_file_is_fine);
 	tcase_add_test(tc, unreadable_and_malformed_files);

@@ -502,6 +502,72 @@ START_TEST(behind_node_holds_cleanup)
 }
 END_TEST
 
+/*
+ * A live node whose revision cannot be read (a damaged file, or an I/O
+ * error) may not have applied anything: the janitor fails, naming it, and
+ * removes nothing (found by the crash sweep: an EIO on open made the node
+ * look absent).
+ */
+START_TEST(unreadable_revision_holds_cleanup)
+{
+	struct node *a = node_open("a"), *b = node_open("b");
+	cohort_janitor_report r;
+	struct segs before, after;
+	char path[PATH_MAX], good[512];
+	unsigned long opens;
+	size_t saved;
+	FILE *f;
+	int rc, k;
+
+	append_n(a, 8 * PER_SEG);
+	catch_up(a);
+	set_rev(b, 2 * PER_SEG);
+	list_segs(&before);
+	ck_assert_uint_ge(before.count, 6);
+	snprintf(path, sizeof(path), "%s/nodes/b/revision", root);
+	f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	saved = fread(good, 1, sizeof(good), f);
+	fclose(f);
+	ck_assert_uint_gt(saved, 0);
+
+	/* A damaged revision file. */
+	write_text(path, "garbage\n");
+	rc = run_janitor(a, 0, -1, &r);
+	ck_assert_int_eq(rc, COHORT_ECORRUPT);
+	ck_assert_msg(strstr(cohort_error_last(), "node 'b'") &&
+		      strstr(cohort_error_last(), "nothing removed"),
+		      "message: %s", cohort_error_last());
+	cohort_janitor_report_free(&r);
+	list_segs(&after);
+	assert_segs_equal(&before, &after);
+
+	/* The file fine again, but each open in turn failing with EIO: the
+	 * janitor either fails or, when the EIO hit something it may skip,
+	 * removes only what both nodes applied; b's records stay readable. */
+	f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(good, 1, saved, f), saved);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_uint_eq(rev_of(b), 2 * PER_SEG);
+	cohort__os_fault_clear();
+	ck_assert_int_eq(run_janitor(a, 1, -1, &r), 0);
+	cohort_janitor_report_free(&r);
+	opens = cohort__os_fault_count(COHORT__OP_OPEN);
+	ck_assert_uint_gt(opens, 0);
+	for (k = 1; k <= (int)opens + 2; k++) {
+		cohort__os_fault_clear();
+		cohort__os_fault_set(COHORT__OP_OPEN, (unsigned long)k, EIO, 0);
+		rc = run_janitor(a, 0, -1, &r);
+		cohort__os_fault_clear();
+		if (rc == 0)
+			assert_removed_below(&r, 2 * PER_SEG, 1);
+		cohort_janitor_report_free(&r);
+		assert_readable(b, 2 * PER_SEG + 1);
+	}
+}
+END_TEST
+
 START_TEST(catch_up_lets_cleanup_go_further)
 {
 	struct node *a = node_open("a"), *b = node_open("b");
@@ -1807,6 +1873,7 @@ static Suite *janitor_suite(void)
 	tc = tcase_create("trim");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, behind_node_holds_cleanup);
+	tcase_add_test(tc, unreadable_revision_holds_cleanup);
 	tcase_add_test(tc, catch_up_lets_cleanup_go_further);
 	tcase_add_test(tc, head_segment_never_removed);
 	tcase_add_test(tc, dry_run_changes_nothing);

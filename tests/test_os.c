@@ -52,10 +52,16 @@ static int eintr_left;	/* replaced calls: EINTRs still to return */
 static int inject_errno; /* replaced calls: the errno to fail with */
 static int calls;	/* replaced calls: how often called */
 
+/* The real openat2 entry, restored before each test. */
+static int (*real_openat2)(int, const char *, void *, size_t);
+
 static void setup(void)
 {
 
 	cohort__sys = cohort__sys_default;
+	if (!real_openat2)
+		real_openat2 = cohort__os_openat2;
+	cohort__os_openat2 = real_openat2;
 	cohort__os_fault_clear();
 	eintr_left = 0;
 	inject_errno = 0;
@@ -69,6 +75,7 @@ static void setup(void)
 static void teardown(void)
 {
 	cohort__sys = cohort__sys_default;
+	cohort__os_openat2 = real_openat2;
 	cohort__os_fault_clear();
 	rm_rf(dir);
 	dir[0] = '\0';
@@ -2248,6 +2255,697 @@ START_TEST(misc_helpers)
 }
 END_TEST
 
+/* ---- permissions of what is created -------------------------------------- */
+
+/* A group to give files: another one than ours where we may (root may
+ * give any; others only one of their groups), else our own. */
+static gid_t other_group(void)
+{
+	gid_t list[64];
+	int n, i;
+
+	if (geteuid() == 0)
+		return getegid() == 1 ? 2 : 1;
+	n = getgroups(64, list);
+	for (i = 0; i < n; i++)
+		if (list[i] != getegid())
+			return list[i];
+	return getegid();
+}
+
+static void assert_perm(const char *path, mode_t mode, gid_t gid)
+{
+	struct stat st;
+
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert_msg((st.st_mode & 07777) == mode, "'%s' has mode %04o, not %04o",
+		      path, (unsigned)(st.st_mode & 07777), (unsigned)mode);
+	ck_assert_msg(st.st_gid == gid, "'%s' has group %lu, not %lu", path,
+		      (unsigned long)st.st_gid, (unsigned long)gid);
+}
+
+/* What a rename saw at its source: the temp file's group and mode before
+ * it got its name. */
+static mode_t renamed_mode;
+static gid_t renamed_gid;
+
+static int rename_seeing(const char *from, const char *to)
+{
+	struct stat st;
+
+	if (lstat(from, &st) == 0) {
+		renamed_mode = st.st_mode & 07777;
+		renamed_gid = st.st_gid;
+	}
+	return cohort__sys_default.rename(from, to);
+}
+
+static int fchown_fails(int fd, uid_t uid, gid_t gid)
+{
+	(void)fd;
+	(void)uid;
+	(void)gid;
+	calls++;
+	if (eintr_left > 0) {
+		eintr_left--;
+		errno = EINTR;
+		return -1;
+	}
+	if (!inject_errno)
+		return cohort__sys_default.fchown(fd, uid, gid);
+	errno = inject_errno;
+	return -1;
+}
+
+static int fchmod_fails(int fd, mode_t mode)
+{
+	calls++;
+	if (eintr_left > 0) {
+		eintr_left--;
+		errno = EINTR;
+		return -1;
+	}
+	if (!inject_errno)
+		return cohort__sys_default.fchmod(fd, mode);
+	errno = inject_errno;
+	return -1;
+}
+
+START_TEST(perm_mode_exact_under_any_umask)
+{
+	static const mode_t masks[] = { 0, 022, 077, 0777 };
+	char tmp[PATH_MAX], name[64];
+	size_t i;
+	int fd;
+
+	for (i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		umask(masks[i]);
+		snprintf(name, sizeof(name), "w%zu", i);
+		ck_assert_int_eq(cohort__os_write_atomic(at(name), "x", 1, 0660,
+							 "n"), 0);
+		assert_perm(at(name), 0660, getegid());
+		snprintf(name, sizeof(name), "c%zu", i);
+		ck_assert_int_eq(cohort__os_create_exclusive(at(name), "x", 1,
+							     0604, "n", 1), 0);
+		assert_perm(at(name), 0604, getegid());
+		snprintf(name, sizeof(name), "o%zu", i);
+		ck_assert_int_eq(cohort__os_open(&fd, at(name), O_RDWR | O_CREAT |
+						 O_EXCL, 0640), 0);
+		cohort__os_close_quiet(fd);
+		assert_perm(at(name), 0640, getegid());
+		/* mkdir() drops the set-group-id bit and applies the umask */
+		snprintf(name, sizeof(name), "d%zu", i);
+		ck_assert_int_eq(cohort__os_mkdir(at(name), 02770), 0);
+		assert_perm(at(name), 02770, getegid());
+		snprintf(name, sizeof(name), "p%zu/q/r", i);
+		ck_assert_int_eq(cohort__os_mkdir_p(at(name), 0750), 0);
+		assert_perm(at(name), 0750, getegid());
+		snprintf(name, sizeof(name), "p%zu", i);
+		assert_perm(at(name), 0750, getegid());
+		snprintf(name, sizeof(name), "t%zu", i);
+		ck_assert_int_eq(cohort__os_temp_open(&fd, tmp, sizeof(tmp),
+						      at(name), 0600, NULL), 0);
+		cohort__os_close_quiet(fd);
+		assert_perm(tmp, 0600, getegid());
+		ck_assert_int_eq(unlink(tmp), 0);
+		cohort__os_temp_done(tmp);
+	}
+	umask(022);
+	/* an existing folder keeps its mode: it is not ours to change */
+	ck_assert_int_eq(mkdir(at("mine"), 0700), 0);
+	ck_assert_int_eq(cohort__os_mkdir(at("mine"), COHORT__PERM(0750, 0)), 0);
+	assert_perm(at("mine"), 0700, getegid());
+}
+END_TEST
+
+START_TEST(perm_group_set_before_the_name)
+{
+	gid_t g = other_group();
+	cohort__perm p = COHORT__PERM(0640, g);
+	char tmp[PATH_MAX];
+	int fd;
+
+	umask(0);
+	cohort__sys.rename = rename_seeing;
+	renamed_gid = (gid_t)-1;
+	ck_assert_int_eq(cohort__os_write_atomic(at("w"), "x", 1, p, "n"), 0);
+	assert_perm(at("w"), 0640, g);
+	/* the temp file had them already when it was renamed into place */
+	ck_assert_uint_eq(renamed_gid, g);
+	ck_assert_uint_eq(renamed_mode, 0640);
+	ck_assert_int_eq(cohort__os_create_exclusive(at("c"), "x", 1, p, "n", 0),
+			 0);
+	assert_perm(at("c"), 0640, g);
+	ck_assert_int_eq(cohort__os_open(&fd, at("o"), O_RDWR | O_CREAT | O_EXCL,
+					 p), 0);
+	cohort__os_close_quiet(fd);
+	assert_perm(at("o"), 0640, g);
+	ck_assert_int_eq(cohort__os_open(&fd, at("n"), O_RDWR | O_CREAT, p), 0);
+	cohort__os_close_quiet(fd);
+	assert_perm(at("n"), 0640, g);
+	ck_assert_int_eq(cohort__os_mkdir(at("d"), COHORT__PERM(02770, g)), 0);
+	assert_perm(at("d"), 02770, g);
+	ck_assert_int_eq(cohort__os_mkdir_p(at("a/b"), COHORT__PERM(0750, g)), 0);
+	assert_perm(at("a"), 0750, g);
+	assert_perm(at("a/b"), 0750, g);
+	ck_assert_int_eq(cohort__os_temp_open(&fd, tmp, sizeof(tmp), at("t"), p,
+					      "n"), 0);
+	cohort__os_close_quiet(fd);
+	assert_perm(tmp, 0640, g);
+	ck_assert_int_eq(unlink(tmp), 0);
+	cohort__os_temp_done(tmp);
+	/* a plain mode never calls fchown */
+	cohort__sys.fchown = fchown_fails;
+	calls = 0;
+	ck_assert_int_eq(cohort__os_write_atomic(at("w2"), "x", 1, 0640, "n"), 0);
+	ck_assert_int_eq(cohort__os_mkdir(at("d2"), 0750), 0);
+	ck_assert_int_eq(calls, 0);
+	/* EINTR is retried */
+	eintr_left = 2;
+	ck_assert_int_eq(cohort__os_write_atomic(at("w3"), "x", 1, p, "n"), 0);
+	ck_assert_int_eq(calls, 3);
+	assert_perm(at("w3"), 0640, g);
+}
+END_TEST
+
+/* Every creating call fails whole when fchown or fchmod fails, naming the
+ * path, and leaves nothing behind (no temp file, no file, no folder). */
+static void perm_failure_leaves_nothing(const char *what)
+{
+	cohort__perm p = COHORT__PERM(0640, other_group());
+	char tmp[PATH_MAX];
+	int fd = -1;
+
+	ck_assert_int_eq(cohort__os_write_atomic(at("w"), "x", 1, p, "n"),
+			 COHORT_ERROR);
+	assert_msg_has(what);
+	assert_msg_has(dir);
+	ck_assert(!exists(at("w")));
+	ck_assert_int_eq(cohort__os_create_exclusive(at("c"), "x", 1, p, "n", 1),
+			 COHORT_ERROR);
+	assert_msg_has(what);
+	ck_assert(!exists(at("c")));
+	ck_assert_int_eq(cohort__os_open(&fd, at("o"), O_RDWR | O_CREAT | O_EXCL,
+					 p), COHORT_ERROR);
+	assert_msg_has(what);
+	assert_msg_has(at("o"));
+	ck_assert_int_eq(fd, -1);
+	ck_assert(!exists(at("o")));
+	ck_assert_int_eq(cohort__os_temp_open(&fd, tmp, sizeof(tmp), at("t"), p,
+					      "n"), COHORT_ERROR);
+	assert_msg_has(what);
+	ck_assert_int_eq(cohort__os_mkdir(at("d"), COHORT__PERM(02770,
+							       other_group())),
+			 COHORT_ERROR);
+	assert_msg_has(what);
+	assert_msg_has(at("d"));
+	/* not left for a later mkdir to take for an existing folder */
+	ck_assert(!exists(at("d")));
+	ck_assert_int_eq(cohort__os_mkdir_p(at("a/b"), COHORT__PERM(0750,
+								   other_group())),
+			 COHORT_ERROR);
+	ck_assert(!exists(at("a")));
+	ck_assert_int_eq(temps_left(), 0);
+	ck_assert_int_eq(entries(), 0);
+}
+
+START_TEST(perm_chown_refused)
+{
+	cohort__sys.fchown = fchown_fails;
+	inject_errno = EPERM;
+	perm_failure_leaves_nothing("the group");
+	assert_msg_has("[cluster] group");
+	assert_msg_has("ermitted");
+}
+END_TEST
+
+START_TEST(perm_chmod_refused)
+{
+	cohort__sys.fchmod = fchmod_fails;
+	inject_errno = EIO;
+	perm_failure_leaves_nothing("cannot set the mode of");
+}
+END_TEST
+
+START_TEST(perm_existing_file_of_ours)
+{
+	gid_t g = other_group();
+	cohort__perm p = COHORT__PERM(0660, g);
+	int fd;
+
+	/* O_CREAT without O_EXCL on a file of ours: given mode and group */
+	put(at("f"), "x");
+	ck_assert_int_eq(chmod(at("f"), 0600), 0);
+	ck_assert_int_eq(cohort__os_open(&fd, at("f"), O_RDWR | O_CREAT, p), 0);
+	cohort__os_close_quiet(fd);
+	assert_perm(at("f"), 0660, g);
+	/* already right: neither call is made */
+	cohort__sys.fchown = fchown_fails;
+	cohort__sys.fchmod = fchmod_fails;
+	calls = 0;
+	ck_assert_int_eq(cohort__os_open(&fd, at("f"), O_RDWR | O_CREAT, p), 0);
+	cohort__os_close_quiet(fd);
+	ck_assert_int_eq(calls, 0);
+	/* a file with a second link (one planted to a file of ours
+	 * elsewhere) is left alone */
+	put(at("victim"), "v");
+	ck_assert_int_eq(chmod(at("victim"), 0600), 0);
+	ck_assert_int_eq(link(at("victim"), at("planted")), 0);
+	ck_assert_int_eq(cohort__os_open(&fd, at("planted"), O_RDWR | O_CREAT, p),
+			 0);
+	cohort__os_close_quiet(fd);
+	ck_assert_int_eq(calls, 0);
+	assert_perm(at("victim"), 0600, getegid());
+	/* and a refused chown of a file of ours is an error, not ignored */
+	put(at("g"), "x");
+	inject_errno = EPERM;
+	ck_assert_int_eq(cohort__os_open(&fd, at("g"), O_RDWR | O_CREAT, p),
+			 COHORT_ERROR);
+	assert_msg_has("[cluster] group");
+	/* the file was there before: not ours to remove */
+	ck_assert(exists(at("g")));
+}
+END_TEST
+
+START_TEST(opendir_refuses_a_link)
+{
+	DIR *d;
+
+	ck_assert_int_eq(mkdir(at("d"), 0750), 0);
+	put(at("d/f"), "x");
+	d = cohort__os_opendir(at("d"));
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(fcntl(dirfd(d), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	closedir(d);
+	/* a link to a folder, planted where a folder should be */
+	ck_assert_int_eq(symlink(at("d"), at("l")), 0);
+	errno = 0;
+	ck_assert_ptr_null(cohort__os_opendir(at("l")));
+	ck_assert(errno == ELOOP || errno == ENOTDIR);
+	errno = 0;
+	ck_assert_ptr_null(cohort__os_opendir(at("missing")));
+	ck_assert_int_eq(errno, ENOENT);
+	errno = 0;
+	ck_assert_ptr_null(cohort__os_opendir(at("d/f")));
+	ck_assert_int_eq(errno, ENOTDIR);
+	/* EINTR is retried */
+	cohort__sys.open = open_eintr;
+	eintr_left = 2;
+	d = cohort__os_opendir(at("d"));
+	ck_assert_ptr_nonnull(d);
+	closedir(d);
+}
+END_TEST
+
+/* ---- confinement: no link followed below a confined folder ---------------- */
+
+static int openat2_calls;
+
+static int openat2_enosys(int dirfd, const char *path, void *how, size_t size)
+{
+	(void)dirfd;
+	(void)path;
+	(void)how;
+	(void)size;
+	openat2_calls++;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* A seccomp filter that does not know openat2 (Docker before 20.10). */
+static int openat2_eperm(int dirfd, const char *path, void *how, size_t size)
+{
+	(void)dirfd;
+	(void)path;
+	(void)how;
+	(void)size;
+	openat2_calls++;
+	errno = EPERM;
+	return -1;
+}
+
+/* A failure of a call through a planted link: ELOOP (or EXDEV). */
+#define ck_refused(expr)                                                     \
+	do {                                                                 \
+		errno = 0;                                                   \
+		ck_assert_int_ne((expr), 0);                                 \
+		ck_assert_msg(errno == ELOOP || errno == EXDEV,              \
+			      "%s: errno %d (%s)", #expr, errno,             \
+			      strerror(errno));                              \
+	} while (0)
+
+/*
+ * ROOT (confined) with ROOT/nodes, ROOT/x (a file) and the victim folder
+ * VICTIM outside it holding 'f' ("victim") and an empty 'sub'.
+ */
+static void plant_setup(const char *root, const char *victim)
+{
+	char p[PATH_MAX];
+
+	ck_assert_int_eq(mkdir(root, 0750), 0);
+	snprintf(p, sizeof(p), "%s/nodes", root);
+	ck_assert_int_eq(mkdir(p, 0750), 0);
+	snprintf(p, sizeof(p), "%s/x", root);
+	put(p, "x");
+	ck_assert_int_eq(mkdir(victim, 0750), 0);
+	snprintf(p, sizeof(p), "%s/f", victim);
+	put(p, "victim");
+	snprintf(p, sizeof(p), "%s/sub", victim);
+	ck_assert_int_eq(mkdir(p, 0750), 0);
+}
+
+/* VICTIM holds exactly 'f' ("victim", one link) and an empty 'sub'. */
+static void victim_intact(const char *victim)
+{
+	char p[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int n = 0;
+
+	d = opendir(victim);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		ck_assert_msg(!strcmp(de->d_name, "f") ||
+			      !strcmp(de->d_name, "sub"),
+			      "'%s' appeared in the victim folder", de->d_name);
+		n++;
+	}
+	closedir(d);
+	ck_assert_int_eq(n, 2);
+	snprintf(p, sizeof(p), "%s/f", victim);
+	assert_content(p, "victim");
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_nlink, 1);
+	snprintf(p, sizeof(p), "%s/sub", victim);
+	ck_assert_int_eq(rmdir(p), 0); /* empty */
+	ck_assert_int_eq(mkdir(p, 0750), 0);
+}
+
+/* Every wrapper through the link 'via' (a folder path below a confined
+ * root whose last folder is a planted link to the victim). */
+static void all_refused(const char *root, const char *via)
+{
+	char f[PATH_MAX], nw[PATH_MAX], sub[PATH_MAX], x[PATH_MAX];
+	struct cohort__stat st;
+	int fd = -1;
+
+	snprintf(f, sizeof(f), "%s/f", via);
+	snprintf(nw, sizeof(nw), "%s/new", via);
+	snprintf(sub, sizeof(sub), "%s/sub", via);
+	snprintf(x, sizeof(x), "%s/x", root);
+
+	ck_refused(cohort__os_open(&fd, f, O_RDONLY, 0));
+	assert_msg_has("cannot open '");
+	assert_msg_has("Too many levels of symbolic links");
+	ck_refused(cohort__os_open(&fd, f, O_RDONLY | O_NOFOLLOW, 0));
+	ck_refused(cohort__os_open(&fd, f, O_WRONLY | O_TRUNC, 0));
+	ck_refused(cohort__os_open(&fd, nw, O_WRONLY | O_CREAT, 0640));
+	ck_refused(cohort__os_open(&fd, nw, O_WRONLY | O_CREAT | O_EXCL |
+					    O_NOFOLLOW, 0640));
+	ck_refused(cohort__os_write_atomic(f, "evil", 4, 0640, "t"));
+	ck_refused(cohort__os_write_atomic(nw, "evil", 4, 0640, "t"));
+	ck_refused(cohort__os_create_exclusive(nw, "evil", 4, 0640, "t", 1));
+	ck_refused(cohort__os_rename(x, f));
+	assert_msg_has("cannot rename '");
+	ck_refused(cohort__os_rename(f, x));
+	ck_refused(cohort__os_link(x, nw));
+	ck_refused(cohort__os_link(f, x));
+	ck_refused(cohort__os_unlink(f));
+	assert_msg_has("Too many levels of symbolic links");
+	ck_refused(cohort__os_rmdir(sub));
+	ck_refused(cohort__os_mkdir(nw, 0750));
+	ck_refused(cohort__os_mkdir_p(nw, 0750));
+	ck_refused(cohort__os_stat(&st, f, 0));
+	ck_refused(cohort__os_stat(&st, f, 1));
+	ck_refused(cohort__os_fsync_dir(sub));
+	errno = 0;
+	ck_assert_ptr_null(cohort__os_opendir(sub));
+	ck_assert_int_eq(errno, ELOOP);
+	{
+		char *text = NULL;
+		size_t len;
+
+		ck_refused(cohort__os_read_file(&text, &len, f, 100));
+		ck_assert_ptr_null(text);
+	}
+	ck_assert_str_eq(get(x), "x");
+}
+
+START_TEST(confine_middle_link_refused)
+{
+	char root[PATH_MAX], victim[PATH_MAX];
+	const char *l, *deep;
+
+	snprintf(root, sizeof(root), "%s", at("root"));
+	snprintf(victim, sizeof(victim), "%s", at("victim"));
+	plant_setup(root, victim);
+	ck_assert_int_eq(cohort__os_confine(root), 0);
+	ck_assert_int_eq(cohort__os_confine(root), 0); /* idempotent */
+	ck_assert(cohort__os_confined(at("root/nodes")));
+	ck_assert(!cohort__os_confined(root));
+	ck_assert(!cohort__os_confined(at("root2/x")));
+	ck_assert(!cohort__os_confined(at("victim/f")));
+
+	/* ROOT/nodes/b -> VICTIM: nodes/ID planted */
+	l = at("root/nodes/b");
+	ck_assert_int_eq(symlink(victim, l), 0);
+	all_refused(root, l);
+	victim_intact(victim);
+
+	/* a first-level folder (ROOT/journal) and a relative link */
+	l = at("root/journal");
+	ck_assert_int_eq(symlink("../victim", l), 0);
+	all_refused(root, l);
+	victim_intact(victim);
+
+	/* deeper: ROOT/nodes/c/d/e -> VICTIM, and a link in the middle of
+	 * the middle (ROOT/nodes/m -> ROOT/nodes/c: inside the root, still
+	 * a link) */
+	deep = at("root/nodes/c/d");
+	ck_assert_int_eq(cohort__os_mkdir_p(deep, 0750), 0);
+	l = at("root/nodes/c/d/e");
+	ck_assert_int_eq(symlink(victim, l), 0);
+	all_refused(root, l);
+	l = at("root/nodes/m");
+	ck_assert_int_eq(symlink(at("root/nodes/c"), l), 0);
+	l = at("root/nodes/m/d");
+	all_refused(root, l);
+	victim_intact(victim);
+
+	/* a trailing slash on the confined folder's name changes nothing */
+	ck_assert_int_eq(cohort__os_confine(at("root2/")), 0);
+	ck_assert(cohort__os_confined(at("root2/a")));
+}
+END_TEST
+
+START_TEST(confine_normal_paths_work)
+{
+	char root[PATH_MAX], victim[PATH_MAX];
+	struct cohort__stat st;
+	int fd = -1;
+	DIR *d;
+
+	snprintf(root, sizeof(root), "%s", at("root"));
+	snprintf(victim, sizeof(victim), "%s", at("victim"));
+	plant_setup(root, victim);
+	ck_assert_int_eq(cohort__os_confine(root), 0);
+	ck_assert_int_eq(cohort__os_mkdir_p(at("root/nodes/a/b"), 0750), 0);
+	ck_assert_int_eq(cohort__os_write_atomic(at("root/nodes/a/b/f"), "1", 1,
+						 0640, "t"), 0);
+	assert_content(at("root/nodes/a/b/f"), "1");
+	ck_assert_int_eq(cohort__os_create_exclusive(at("root/nodes/a/e"), "2",
+						     1, 0640, "t", 1), 0);
+	ck_assert_int_eq(cohort__os_create_exclusive(at("root/nodes/a/e"), "3",
+						     1, 0640, "t", 1),
+			 COHORT_EEXISTS);
+	ck_assert_int_eq(cohort__os_rename(at("root/nodes/a/e"),
+					   at("root/nodes/e")), 0);
+	ck_assert_int_eq(cohort__os_link(at("root/nodes/e"),
+					 at("root/nodes/a/e2")), 0);
+	ck_assert_int_eq(cohort__os_stat(&st, at("root/nodes/a/e2"), 1), 0);
+	ck_assert_uint_eq(st.nlink, 2);
+	ck_assert_int_eq(cohort__os_unlink(at("root/nodes/a/e2")), 0);
+	ck_assert_int_eq(cohort__os_unlink(at("root/nodes/a/e2")),
+			 COHORT_ENOTFOUND);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(cohort__os_stat(&st, at("root/nodes/zz/y"), 0),
+			 COHORT_ENOTFOUND);
+	ck_assert_int_eq(cohort__os_open(&fd, at("root/nodes/zz/y"), O_RDONLY, 0),
+			 COHORT_ENOTFOUND);
+	ck_assert_int_eq(cohort__os_mkdir(at("root/nodes/zz/y"), 0750),
+			 COHORT_ENOTFOUND);
+	ck_assert_int_eq(cohort__os_rmdir(at("root/nodes/a/b")), COHORT_ERROR);
+	ck_assert_int_eq(errno, ENOTEMPTY);
+	d = cohort__os_opendir(at("root/nodes/a/b"));
+	ck_assert_ptr_nonnull(d);
+	closedir(d);
+	ck_assert_int_eq(cohort__os_fsync_dir(at("root/nodes/a/b")), 0);
+	/* the last component keeps its semantics: a link to a file is
+	 * followed unless O_NOFOLLOW, replaced (not followed) by a rename */
+	ck_assert_int_eq(symlink("../x", at("root/nodes/lx")), 0);
+	fd = open_ro(at("root/nodes/lx"));
+	close(fd);
+	ck_assert_int_eq(cohort__os_stat(&st, at("root/nodes/lx"), 0), 0);
+	ck_assert(S_ISREG(st.mode));
+	ck_assert_int_eq(cohort__os_stat(&st, at("root/nodes/lx"), 1), 0);
+	ck_assert(S_ISLNK(st.mode));
+	ck_refused(cohort__os_open(&fd, at("root/nodes/lx"),
+				   O_RDONLY | O_NOFOLLOW, 0));
+	ck_assert_int_eq(cohort__os_write_atomic(at("root/nodes/lx"), "r", 1,
+						 0640, "t"), 0);
+	assert_content(at("root/nodes/lx"), "r");
+	assert_content(at("root/x"), "x");
+	/* a folder planted as a link: mkdir says so */
+	ck_assert_int_eq(symlink(victim, at("root/nodes/v")), 0);
+	ck_refused(cohort__os_mkdir(at("root/nodes/v"), 0750));
+	assert_msg_has("Too many levels of symbolic links");
+	/* unlink of the link itself removes the link, not the folder */
+	ck_assert_int_eq(cohort__os_unlink(at("root/nodes/v")), 0);
+	victim_intact(victim);
+	/* ".." below the root cannot leave it */
+	ck_refused(cohort__os_open(&fd, at("root/nodes/../../victim/f"),
+				   O_RDONLY, 0));
+	ck_refused(cohort__os_unlink(at("root/nodes/../../victim/f")));
+	victim_intact(victim);
+}
+END_TEST
+
+START_TEST(confine_prefix_may_be_a_link)
+{
+	char p[PATH_MAX];
+	struct cohort__stat st;
+	int fd = -1;
+
+	/* /mnt/shared -> /srv/x: the folder given is resolved normally */
+	ck_assert_int_eq(mkdir(at("real"), 0750), 0);
+	ck_assert_int_eq(mkdir(at("real/nodes"), 0750), 0);
+	ck_assert_int_eq(symlink(at("real"), at("alias")), 0);
+	ck_assert_int_eq(mkdir(at("victim"), 0750), 0);
+	ck_assert_int_eq(cohort__os_confine(at("alias")), 0);
+	ck_assert_int_eq(cohort__os_mkdir(at("alias/nodes/a"), 0750), 0);
+	ck_assert_int_eq(cohort__os_write_atomic(at("alias/nodes/a/f"), "1", 1,
+						 0640, "t"), 0);
+	assert_content(at("real/nodes/a/f"), "1");
+	fd = open_ro(at("alias/nodes/a/f"));
+	close(fd);
+	ck_assert_int_eq(cohort__os_stat(&st, at("alias/nodes/a/f"), 1), 0);
+	ck_assert_int_eq(cohort__os_rename(at("alias/nodes/a/f"),
+					   at("alias/nodes/g")), 0);
+	ck_assert_int_eq(cohort__os_unlink(at("alias/nodes/g")), 0);
+	ck_assert_int_eq(cohort__os_rmdir(at("alias/nodes/a")), 0);
+	/* ... but a link below it is not */
+	ck_assert_int_eq(symlink(at("victim"), at("real/nodes/b")), 0);
+	snprintf(p, sizeof(p), "%s", at("alias/nodes/b/f"));
+	ck_refused(cohort__os_write_atomic(p, "evil", 4, 0640, "t"));
+	ck_assert(!exists(at("victim/f")));
+	/* the prefix's own link changed (a remount elsewhere): followed
+	 * anew on the next call */
+	ck_assert_int_eq(unlink(at("alias")), 0);
+	ck_assert_int_eq(mkdir(at("real2"), 0750), 0);
+	ck_assert_int_eq(mkdir(at("real2/nodes"), 0750), 0);
+	ck_assert_int_eq(symlink(at("real2"), at("alias")), 0);
+	ck_assert_int_eq(cohort__os_write_atomic(at("alias/nodes/h"), "2", 1,
+						 0640, "t"), 0);
+	assert_content(at("real2/nodes/h"), "2");
+}
+END_TEST
+
+START_TEST(unconfined_paths_follow_links)
+{
+	struct cohort__stat st;
+	int fd = -1;
+	DIR *d;
+
+	/* package files, a materialize target, /proc: as before */
+	ck_assert(!cohort__os_confined(at("link/f")));
+	ck_assert_int_eq(mkdir(at("real"), 0750), 0);
+	ck_assert_int_eq(symlink(at("real"), at("link")), 0);
+	ck_assert_int_eq(cohort__os_write_atomic(at("link/f"), "1", 1, 0640,
+						 "t"), 0);
+	assert_content(at("real/f"), "1");
+	fd = open_ro(at("link/f"));
+	close(fd);
+	ck_assert_int_eq(cohort__os_stat(&st, at("link/f"), 1), 0);
+	ck_assert_int_eq(cohort__os_mkdir(at("link/d"), 0750), 0);
+	d = cohort__os_opendir(at("link/d"));
+	ck_assert_ptr_nonnull(d);
+	closedir(d);
+	ck_assert_int_eq(cohort__os_rmdir(at("link/d")), 0);
+	ck_assert_int_eq(cohort__os_link(at("link/f"), at("link/g")), 0);
+	ck_assert_int_eq(cohort__os_rename(at("link/g"), at("link/h")), 0);
+	ck_assert_int_eq(cohort__os_unlink(at("link/h")), 0);
+	ck_assert_int_eq(cohort__os_open(&fd, "/proc/self/status", O_RDONLY,
+					 0), 0);
+	close(fd);
+	/* a sibling whose name starts like a confined folder's */
+	ck_assert_int_eq(cohort__os_confine(at("real")), 0);
+	ck_assert_int_eq(mkdir(at("realx"), 0750), 0);
+	ck_assert_int_eq(symlink(at("real"), at("realx/l")), 0);
+	ck_assert_int_eq(cohort__os_write_atomic(at("realx/l/f2"), "2", 1,
+						 0640, "t"), 0);
+	assert_content(at("real/f2"), "2");
+}
+END_TEST
+
+/* The same without openat2 (kernels before 5.6): the walk. */
+START_TEST(confine_without_openat2)
+{
+	char root[PATH_MAX], victim[PATH_MAX];
+	const char *l;
+	struct cohort__stat st;
+	int fd = -1;
+
+	snprintf(root, sizeof(root), "%s", at("root"));
+	snprintf(victim, sizeof(victim), "%s", at("victim"));
+	plant_setup(root, victim);
+	ck_assert_int_eq(cohort__os_confine(root), 0);
+	cohort__os_openat2 = openat2_enosys;
+	openat2_calls = 0;
+	l = at("root/nodes/b");
+	ck_assert_int_eq(symlink(victim, l), 0);
+	all_refused(root, l);
+	victim_intact(victim);
+	/* asked once, then remembered */
+	ck_assert_int_eq(openat2_calls, 1);
+	l = at("root/nodes/c/d");
+	ck_assert_int_eq(cohort__os_mkdir_p(l, 0750), 0);
+	ck_assert_int_eq(symlink(victim, at("root/nodes/c/d/e")), 0);
+	all_refused(root, at("root/nodes/c/d/e"));
+	victim_intact(victim);
+	/* what is normal works */
+	ck_assert_int_eq(cohort__os_write_atomic(at("root/nodes/c/d/f"), "1", 1,
+						 0640, "t"), 0);
+	assert_content(at("root/nodes/c/d/f"), "1");
+	ck_assert_int_eq(cohort__os_create_exclusive(at("root/nodes/c/g"), "2",
+						     1, 0640, "t", 1), 0);
+	ck_assert_int_eq(cohort__os_rename(at("root/nodes/c/g"),
+					   at("root/nodes/c/d/h")), 0);
+	ck_assert_int_eq(cohort__os_stat(&st, at("root/nodes/c/d/h"), 1), 0);
+	ck_assert_int_eq(cohort__os_unlink(at("root/nodes/c/d/h")), 0);
+	ck_assert_int_eq(cohort__os_open(&fd, at("root/nodes/c/./d/f"),
+					 O_RDONLY | O_NOFOLLOW, 0), 0);
+	close(fd);
+	ck_assert_int_eq(cohort__os_open(&fd, at("root/nodes/zz/f"), O_RDONLY,
+					 0), COHORT_ENOTFOUND);
+	ck_refused(cohort__os_open(&fd, at("root/nodes/../../victim/f"),
+				   O_RDONLY, 0));
+	ck_assert_int_eq(openat2_calls, 1);
+
+	/* EPERM from a seccomp filter that does not know openat2 */
+	cohort__os_openat2 = openat2_eperm;
+	openat2_calls = 0;
+	all_refused(root, at("root/nodes/b"));
+	victim_intact(victim);
+	ck_assert_int_eq(openat2_calls, 2); /* the call, and the probe */
+	ck_assert_int_eq(cohort__os_write_atomic(at("root/nodes/c/d/f"), "3", 1,
+						 0640, "t"), 0);
+	assert_content(at("root/nodes/c/d/f"), "3");
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------- */
 
 static TCase *tcase(Suite *s, const char *name)
@@ -2352,6 +3050,21 @@ static Suite *os_suite(void)
 	tcase_add_test(tc, temp_not_removed_by_forked_child);
 	tcase_add_test(tc, temp_threads_all_removed);
 	tcase_add_test(tc, temp_open_paths);
+
+	tc = tcase(s, "perms");
+	tcase_add_test(tc, perm_mode_exact_under_any_umask);
+	tcase_add_test(tc, perm_group_set_before_the_name);
+	tcase_add_test(tc, perm_chown_refused);
+	tcase_add_test(tc, perm_chmod_refused);
+	tcase_add_test(tc, perm_existing_file_of_ours);
+	tcase_add_test(tc, opendir_refuses_a_link);
+
+	tc = tcase(s, "confine");
+	tcase_add_test(tc, confine_middle_link_refused);
+	tcase_add_test(tc, confine_normal_paths_work);
+	tcase_add_test(tc, confine_prefix_may_be_a_link);
+	tcase_add_test(tc, unconfined_paths_follow_links);
+	tcase_add_test(tc, confine_without_openat2);
 
 	tc = tcase(s, "misc");
 	tcase_add_test(tc, mount_info_tmp);

@@ -40,16 +40,41 @@ static volatile sig_atomic_t stop_requested;
 
 /* ---- messages ----------------------------------------------------------- */
 
+/*
+ * "cohort: MESSAGE" as one line on stderr, whatever the message quotes (a
+ * path, an argument, a name): control characters are written as \xNN, so
+ * nothing can end the line early or forge a line of its own.
+ */
+static void say_error(const char *fmt, va_list ap)
+	__attribute__((format(printf, 1, 0)));
+static void say_error(const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+	const unsigned char *p;
+
+	fputs("cohort: ", stderr);
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		fputs("out of memory\n", stderr);
+		return;
+	}
+	for (p = (const unsigned char *)msg; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	}
+	fputc('\n', stderr);
+	free(msg);
+}
+
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("cohort: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say_error(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return EXIT_FAIL;
 }
 
@@ -66,13 +91,24 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("cohort: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say_error(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'cohort %s%s--help'.\n", cmd ? cmd : "",
+	fprintf(stderr, "Try 'cohort %s%s--help'.\n", cmd ? cmd : "",
 		cmd ? " " : "");
 	return EXIT_USAGE;
+}
+
+/*
+ * A name from the command line (namespace, package id, job name...),
+ * checked by the library's rule before anything is opened: a usage error
+ * saying what is wrong with it.  NULL (not given) passes.
+ */
+static int bad_name(const char *cmd, cohort_name_kind kind, const char *s)
+{
+	if (!s || cohort_name_check(kind, s) == 0)
+		return 0;
+	return usage_error(cmd, "%s", cohort_error_last());
 }
 
 /* ---- formatting --------------------------------------------------------- */
@@ -456,9 +492,8 @@ static int cmd_append(int argc, char **argv)
 	if (lines && optind < argc && strcmp(argv[optind], "-"))
 		return usage_error("append", "--lines reads standard input; no "
 				   "DATA argument");
-	if (!cohort_node_id_valid(type))
-		return usage_error("append", "bad record type '%s': use 1-64 of "
-				   "A-Za-z0-9._- not starting with '.'", type);
+	if ((rc = bad_name("append", COHORT_NAME_TYPE, type)))
+		return rc;
 	if (!strncmp(type, "store.", 6))
 		return usage_error("append", "record types 'store.*' are the "
 				   "extension store's: use 'cohort install'");
@@ -1090,6 +1125,10 @@ static int cmd_install(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage_error("install", "give one package FILE");
+	if ((rc = bad_name("install", COHORT_NAME_NAMESPACE, io.ns)) ||
+	    (rc = bad_name("install", COHORT_NAME_PACKAGE, io.id)) ||
+	    (rc = bad_name("install", COHORT_NAME_VERSION, io.pkg_version)))
+		return rc;
 	if ((rc = refuse_if_readonly()))
 		return rc;
 	if ((rc = open_cluster(&c, 1)))
@@ -1132,6 +1171,9 @@ static int cmd_uninstall(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage_error("uninstall", "give one package ID");
+	if ((rc = bad_name("uninstall", COHORT_NAME_NAMESPACE, ns)) ||
+	    (rc = bad_name("uninstall", COHORT_NAME_PACKAGE, argv[optind])))
+		return rc;
 	if ((rc = refuse_if_readonly()))
 		return rc;
 	if ((rc = open_cluster(&c, 1)))
@@ -1177,6 +1219,8 @@ static int cmd_list(int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage_error("list", "unexpected argument '%s'", argv[optind]);
+	if ((rc = bad_name("list", COHORT_NAME_NAMESPACE, ns)))
+		return rc;
 	if ((rc = open_cluster(&c, 0)))
 		return rc;
 	rc = cohort_store_open(&st, c);
@@ -1241,6 +1285,8 @@ static int cmd_materialize(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage_error("materialize", "give one folder DIR");
+	if ((rc = bad_name("materialize", COHORT_NAME_NAMESPACE, ns)))
+		return rc;
 	if ((rc = open_cluster(&c, 0)))
 		return rc;
 	rc = cohort_store_open(&st, c);
@@ -1298,6 +1344,10 @@ static int cmd_cat(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage_error("cat", "give one package ID");
+	if ((rc = bad_name("cat", COHORT_NAME_PACKAGE, argv[optind])) ||
+	    (rc = bad_name("cat", COHORT_NAME_VERSION, version)) ||
+	    (rc = bad_name("cat", COHORT_NAME_NAMESPACE, ns)))
+		return rc;
 	if ((rc = open_cluster(&c, 0)))
 		return rc;
 	signal(SIGPIPE, SIG_IGN);
@@ -1602,6 +1652,8 @@ static int cmd_node(int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage_error("node", "unexpected argument '%s'", argv[optind]);
+	if ((rc = bad_name("node", COHORT_NAME_NAMESPACE, ns)))
+		return rc;
 	if ((rc = open_cluster(&c, 1)))
 		return rc;
 	self = cohort_cluster_node(c);
@@ -1797,6 +1849,8 @@ static int cmd_run_once(int argc, char **argv)
 		return usage_error("run-once", "give a job NAME and, after --, "
 				   "the command");
 	name = argv[optind++];
+	if ((rc = bad_name("run-once", COHORT_NAME_JOB, name)))
+		return rc;
 	if ((rc = open_cluster(&c, 1)))
 		return rc;
 	rc = cohort_job_begin(&job, c, name, every);
@@ -2424,7 +2478,8 @@ static void main_help(void)
 	       "starting 'cohort: '), 2 usage error.\n\n"
 	       "Configuration: ROOT/cohort.conf (INI), overridden by STATE/cohort.conf:\n");
 	for (i = 0; cohort_config_key(i, &section, &key, &def, &doc); i++)
-		printf("  [%s] %s = %s\n      %s\n", section, key, def, doc);
+		printf("  [%s] %s = %s\n      %s\n", section, key,
+		       *def ? def : "(empty)", doc);
 }
 
 int main(int argc, char **argv)
@@ -2462,9 +2517,8 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage_error(NULL, "no command given");
-	if (g.node && !cohort_node_id_valid(g.node))
-		return usage_error(NULL, "bad node id '%s': use 1-64 of "
-				   "A-Za-z0-9._- not starting with '.'", g.node);
+	if (g.node && cohort_name_check(COHORT_NAME_NODE, g.node))
+		return usage_error(NULL, "%s", cohort_error_last());
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (!strcmp(argv[optind], commands[i].name)) {
 			int sub_argc = argc - optind;

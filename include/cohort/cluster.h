@@ -74,7 +74,8 @@ const char *cohort_cluster_root(const cohort_cluster *c);
 const char *cohort_cluster_node(const cohort_cluster *c); /* NULL if none */
 const char *cohort_cluster_state(const cohort_cluster *c);
 
-/* 1 if 's' is a valid node id: 1-64 of A-Za-z0-9._- not starting with '.' */
+/* 1 if 's' is a valid node id: 1-64 of A-Za-z0-9._- not starting with '.'
+ * or '-' (cohort_name_check() in cohort/name.h says what is wrong). */
 int cohort_node_id_valid(const char *s);
 
 /*
@@ -151,6 +152,9 @@ typedef struct cohort_node_info {
 	int priority;
 	int retired;		   /* left, or retired by the janitor */
 	uint64_t revision;	   /* last applied journal revision */
+	int revision_rc;	   /* 0, or why the revision file could not
+				      be read (COHORT_EIO-like, COHORT_ECORRUPT):
+				      'revision' is then unknown, not 0 */
 	uint64_t heartbeat_count;  /* counter in the heartbeat file */
 	int64_t heartbeat_age_ms;  /* server time since last beat; -1: never */
 	int64_t joined_ms;	   /* wall clock of the joining node */

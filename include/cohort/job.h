@@ -36,6 +36,7 @@ typedef struct cohort_job cohort_job;
  * Take the job NAME for this period ('every_ms' 0: no period, only mutual
  * exclusion).  COHORT_EEXISTS when another node runs it now or it already
  * ran this period (the message says which and where).  Needs a node id.
+ * COHORT_EINVAL for a NAME that fails cohort_name_check(COHORT_NAME_JOB).
  */
 int cohort_job_begin(cohort_job **out, cohort_cluster *c, const char *name,
 		     int64_t every_ms);

@@ -102,7 +102,14 @@ int cohort_store_uninstall(cohort_store *s, const char *ns, const char *id,
 int cohort_store_list(cohort_store *s, const char *ns, cohort_package **out,
 		      size_t *count);
 
-/* Find an installed package by id (and version, if not NULL). */
+/*
+ * Find an installed package by id (and version, if not NULL).  Every
+ * function here refuses a namespace, id or version that fails
+ * cohort_name_check() (cohort/name.h) with COHORT_EINVAL, before it reads
+ * or writes anything; so does install for the names in the package's
+ * metadata, and for an id and version too long together to be a file
+ * name ('ID-VERSION.EXT' must fit in 164 bytes).
+ */
 int cohort_store_find(cohort_store *s, const char *ns, const char *id,
 		      const char *version, cohort_package *out);
 

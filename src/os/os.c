@@ -16,25 +16,426 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "../error.h"
+
+/* ---- confinement ------------------------------------------------------- */
+
+/*
+ * The folders below which no link is followed (os.h).  A node is prepended
+ * under 'confine_mu' and never freed, so the system-call wrappers walk the
+ * list without a lock, from any thread (and in a forked child).
+ */
+struct confined {
+	struct confined *next;
+	size_t len;
+	char dir[];
+};
+
+static struct confined *confined_head;
+static pthread_mutex_t confine_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int cohort__os_confine(const char *dir)
+{
+	struct confined *p;
+	size_t n;
+
+	if (!dir)
+		return 0;
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	/* "/" would confine /proc and every package named on a command
+	 * line: a root there protects nothing anyway. */
+	if (n == 0 || (n == 1 && dir[0] == '/'))
+		return 0;
+	pthread_mutex_lock(&confine_mu);
+	for (p = confined_head; p; p = p->next)
+		if (p->len == n && !memcmp(p->dir, dir, n))
+			break;
+	if (!p) {
+		p = malloc(sizeof(*p) + n + 1);
+		if (!p) {
+			pthread_mutex_unlock(&confine_mu);
+			return cohort__error(COHORT_ERROR, "out of memory");
+		}
+		memcpy(p->dir, dir, n);
+		p->dir[n] = '\0';
+		p->len = n;
+		p->next = confined_head;
+		__atomic_store_n(&confined_head, p, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&confine_mu);
+	return 0;
+}
+
+/*
+ * The longest confined folder that 'path' lies strictly below, and in
+ * '*rel' the part below it (without its leading slashes); NULL if none.
+ */
+static const struct confined *confined_find(const char *path,
+					    const char **rel)
+{
+	const struct confined *p, *best = NULL;
+
+	if (!path)
+		return NULL;
+	for (p = __atomic_load_n(&confined_head, __ATOMIC_ACQUIRE); p;
+	     p = p->next) {
+		const char *r;
+
+		if ((best && p->len <= best->len) ||
+		    strncmp(path, p->dir, p->len) || path[p->len] != '/')
+			continue;
+		for (r = path + p->len; *r == '/'; r++)
+			;
+		if (!*r)
+			continue;
+		best = p;
+		*rel = r;
+	}
+	return best;
+}
+
+int cohort__os_confined(const char *path)
+{
+	const char *rel;
+
+	return confined_find(path, &rel) != NULL;
+}
+
+static int sys_openat2(int dirfd, const char *path, void *how, size_t size)
+{
+#ifdef SYS_openat2
+	return (int)syscall(SYS_openat2, dirfd, path, how, size);
+#else
+	(void)dirfd; (void)path; (void)how; (void)size;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int (*cohort__os_openat2)(int dirfd, const char *path, void *how,
+			  size_t size) = sys_openat2;
+
+/* The openat2 found missing (or refused by a seccomp filter): later calls
+ * of that same function go straight to the walk. */
+static int (*openat2_missing)(int, const char *, void *, size_t);
+
+/*
+ * EPERM from openat2 is either the file's answer or a seccomp filter that
+ * does not know the call (Docker before 20.10): ask about "/".
+ */
+static int openat2_refused(int (*call)(int, const char *, void *, size_t))
+{
+	struct open_how how;
+	int fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = O_PATH | O_CLOEXEC;
+	fd = call(AT_FDCWD, "/", &how, sizeof(how));
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return errno == EPERM || errno == ENOSYS;
+}
+
+/*
+ * openat2(dirfd, rel) following no link and never leaving 'dirfd'; -1 and
+ * ENOSYS when the kernel lacks it (then the caller walks).
+ */
+static int beneath_openat2(int dirfd, const char *rel, int flags, mode_t mode)
+{
+	int (*call)(int, const char *, void *, size_t) = cohort__os_openat2;
+	struct open_how how;
+	int fd, tries = 0;
+
+	if (call == openat2_missing) {
+		errno = ENOSYS;
+		return -1;
+	}
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC);
+	/* openat2 refuses a mode without O_CREAT or O_TMPFILE. */
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
+		how.mode = mode;
+	how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH;
+	for (;;) {
+		fd = call(dirfd, rel, &how, sizeof(how));
+		if (fd >= 0)
+			return fd;
+		if (errno == EINTR)
+			continue;
+		/* RESOLVE_BENEATH: a rename raced a ".." lookup. */
+		if (errno == EAGAIN && ++tries < 8)
+			continue;
+		if (errno == ENOSYS ||
+		    (errno == EPERM && openat2_refused(call))) {
+			openat2_missing = call;
+			errno = ENOSYS;
+		}
+		return -1;
+	}
+}
+
+/*
+ * Without openat2: walk 'rel' (modified) from 'dirfd' one folder at a
+ * time, opening each O_PATH|O_NOFOLLOW|O_DIRECTORY; a new descriptor of
+ * the last folder, or -1.  A link met gives ELOOP, as openat2 would.
+ */
+static int beneath_walk(int dirfd, char *rel)
+{
+	char *save = NULL, *c;
+	int cur = dirfd, next, e;
+
+	for (c = strtok_r(rel, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, "..")) {
+			errno = EXDEV;
+			goto fail;
+		}
+		while ((next = openat(cur, c, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+						  O_CLOEXEC)) < 0 && errno == EINTR)
+			;
+		if (next < 0) {
+			struct stat ls;
+
+			/* O_PATH|O_NOFOLLOW on a link says ENOTDIR. */
+			e = errno;
+			if (e == ENOTDIR &&
+			    fstatat(cur, c, &ls, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(ls.st_mode))
+				e = ELOOP;
+			errno = e;
+			goto fail;
+		}
+		if (cur != dirfd)
+			close(cur);
+		cur = next;
+	}
+	if (cur == dirfd)
+		return fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	return cur;
+fail:
+	e = errno;
+	if (cur != dirfd)
+		close(cur);
+	errno = e;
+	return -1;
+}
+
+/* A descriptor of the confined folder itself, resolved as given (it may
+ * be, or lie under, a link: /mnt/shared -> /srv/x).  Opened on each call:
+ * a cached one would miss a remount (and go on writing to the folder
+ * below a mount that came up later). */
+static int confined_open(const struct confined *p)
+{
+	int fd;
+
+	while ((fd = open(p->dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 &&
+	       errno == EINTR)
+		;
+	return fd;
+}
+
+/* Where a name op acts: a folder descriptor and a name in it. */
+struct at {
+	int fd; /* AT_FDCWD, or a descriptor of the parent folder (ours) */
+	const char *name;
+	char buf[PATH_MAX];
+};
+
+/*
+ * 'rel' below the confined folder open as 'pfd' (taken over): its parent
+ * folder opened following no link, and its last component.
+ */
+static int at_below(struct at *a, int pfd, const char *rel)
+{
+	size_t n = strlen(rel);
+	char *slash;
+	int fd;
+
+	a->fd = pfd;
+	if (n >= sizeof(a->buf)) {
+		close(pfd);
+		a->fd = -1;
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(a->buf, rel, n + 1);
+	while (n > 1 && a->buf[n - 1] == '/')
+		a->buf[--n] = '\0';
+	slash = strrchr(a->buf, '/');
+	a->name = slash ? slash + 1 : a->buf;
+	if (!strcmp(a->name, "..")) {
+		close(pfd);
+		a->fd = -1;
+		errno = EXDEV;
+		return -1;
+	}
+	if (!slash)
+		return 0;
+	*slash = '\0';
+	fd = beneath_openat2(pfd, a->buf, O_PATH | O_DIRECTORY, 0);
+	if (fd < 0 && errno == ENOSYS)
+		fd = beneath_walk(pfd, a->buf);
+	/* (the walk cut a->buf up; the name after it is intact) */
+	close(pfd);
+	a->fd = fd;
+	return fd < 0 ? -1 : 0;
+}
+
+/* Resolve 'path' for a name op: as is outside confined folders. */
+static int at_resolve(struct at *a, const char *path)
+{
+	const struct confined *p;
+	const char *rel;
+	int pfd;
+
+	a->fd = AT_FDCWD;
+	a->name = path;
+	if (!(p = confined_find(path, &rel)))
+		return 0;
+	if ((pfd = confined_open(p)) < 0) {
+		a->fd = -1;
+		return -1;
+	}
+	return at_below(a, pfd, rel);
+}
+
+static void at_done(struct at *a)
+{
+	int e = errno;
+
+	if (a->fd >= 0)
+		close(a->fd);
+	errno = e;
+}
 
 /* ---- the table ---------------------------------------------------------- */
 
 static int sys_open(const char *path, int flags, mode_t mode)
 {
-	return open(path, flags, mode);
+	const struct confined *p;
+	const char *rel;
+	struct at a;
+	int pfd, fd, e;
+
+	if (!(p = confined_find(path, &rel)))
+		return open(path, flags, mode);
+	if ((pfd = confined_open(p)) < 0)
+		return -1;
+	fd = beneath_openat2(pfd, rel, flags, mode);
+	e = errno;
+	if (fd >= 0 || !(e == ENOSYS || (e == ELOOP && !(flags & O_NOFOLLOW)))) {
+		close(pfd);
+		errno = e;
+		return fd;
+	}
+	/* No openat2, or a link that may be the last component, which the
+	 * caller lets open() follow: the folders following no link, then the
+	 * name as open() would take it. */
+	if (at_below(&a, pfd, rel) < 0)
+		return -1;
+	while ((fd = openat(a.fd, a.name, flags, mode)) < 0 && errno == EINTR)
+		;
+	at_done(&a);
+	return fd;
+}
+
+static int sys_rename(const char *from, const char *to)
+{
+	struct at f, t;
+	int r;
+
+	if (at_resolve(&f, from) < 0)
+		return -1;
+	if (at_resolve(&t, to) < 0) {
+		at_done(&f);
+		return -1;
+	}
+	r = renameat(f.fd, f.name, t.fd, t.name);
+	at_done(&f);
+	at_done(&t);
+	return r;
+}
+
+static int sys_link(const char *from, const char *to)
+{
+	struct at f, t;
+	int r;
+
+	if (at_resolve(&f, from) < 0)
+		return -1;
+	if (at_resolve(&t, to) < 0) {
+		at_done(&f);
+		return -1;
+	}
+	r = linkat(f.fd, f.name, t.fd, t.name, 0);
+	at_done(&f);
+	at_done(&t);
+	return r;
+}
+
+static int sys_unlink(const char *path)
+{
+	struct at a;
+	int r;
+
+	if (at_resolve(&a, path) < 0)
+		return -1;
+	r = unlinkat(a.fd, a.name, 0);
+	at_done(&a);
+	return r;
+}
+
+static int sys_rmdir(const char *path)
+{
+	struct at a;
+	int r;
+
+	if (at_resolve(&a, path) < 0)
+		return -1;
+	r = unlinkat(a.fd, a.name, AT_REMOVEDIR);
+	at_done(&a);
+	return r;
+}
+
+static int sys_mkdir(const char *path, mode_t mode)
+{
+	struct at a;
+	int r;
+
+	if (at_resolve(&a, path) < 0)
+		return -1;
+	r = mkdirat(a.fd, a.name, mode);
+	at_done(&a);
+	return r;
 }
 
 static int sys_statx(int dirfd, const char *path, int flags,
 		     unsigned int mask, struct statx *st)
 {
-	return statx(dirfd, path, flags, mask, st);
+	struct at a;
+	int r;
+
+	if (dirfd != AT_FDCWD)
+		return statx(dirfd, path, flags, mask, st);
+	if (at_resolve(&a, path) < 0)
+		return -1;
+	r = statx(a.fd, a.name, flags, mask, st);
+	at_done(&a);
+	return r;
 }
 
 static int sys_fcntl_lock(int fd, int cmd, struct flock *fl)
@@ -56,15 +457,17 @@ const struct cohort__syscalls cohort__sys_default = {
 	.pwrite = pwrite,
 	.fsync = fsync,
 	.fdatasync = fdatasync,
-	.rename = rename,
-	.link = link,
-	.unlink = unlink,
-	.mkdir = mkdir,
-	.rmdir = rmdir,
+	.rename = sys_rename,
+	.link = sys_link,
+	.unlink = sys_unlink,
+	.mkdir = sys_mkdir,
+	.rmdir = sys_rmdir,
 	.statx = sys_statx,
 	.fcntl_lock = sys_fcntl_lock,
 	.flock = flock,
 	.ftruncate = sys_ftruncate,
+	.fchmod = fchmod,
+	.fchown = fchown,
 };
 
 struct cohort__syscalls cohort__sys = {
@@ -76,15 +479,17 @@ struct cohort__syscalls cohort__sys = {
 	.pwrite = pwrite,
 	.fsync = fsync,
 	.fdatasync = fdatasync,
-	.rename = rename,
-	.link = link,
-	.unlink = unlink,
-	.mkdir = mkdir,
-	.rmdir = rmdir,
+	.rename = sys_rename,
+	.link = sys_link,
+	.unlink = sys_unlink,
+	.mkdir = sys_mkdir,
+	.rmdir = sys_rmdir,
 	.statx = sys_statx,
 	.fcntl_lock = sys_fcntl_lock,
 	.flock = flock,
 	.ftruncate = sys_ftruncate,
+	.fchmod = fchmod,
+	.fchown = fchown,
 };
 
 /* ---- fault injection ---------------------------------------------------- */
@@ -297,11 +702,67 @@ static int fail(int e, const char *what, const char *path)
 				 path ? path : "?");
 }
 
+/* ---- permissions of what we create --------------------------------------- */
+
+/*
+ * Give the file or folder open as 'fd', just created, the group and mode of
+ * 'perm' (os.h).  fchown first: it may clear set-id bits, which fchmod then
+ * sets as asked.  Through the table, but not counted by the fault injector:
+ * crash points are named by the counts of the creating calls.
+ */
+static int perm_apply(int fd, const char *path, cohort__perm perm)
+{
+	mode_t mode = COHORT__PERM_MODE(perm);
+
+	if (perm & COHORT__PERM_HAS_GROUP) {
+		gid_t gid = COHORT__PERM_GID(perm);
+		int r;
+
+		while ((r = cohort__sys.fchown(fd, (uid_t)-1, gid)) < 0 &&
+		       errno == EINTR)
+			;
+		if (r < 0)
+			return cohort__error_sys(cohort__os_code(errno), errno,
+						 "cannot give '%s' the group %lu "
+						 "([cluster] group; is this user "
+						 "a member of it?)", path,
+						 (unsigned long)gid);
+	}
+	while (cohort__sys.fchmod(fd, mode) < 0) {
+		if (errno != EINTR)
+			return cohort__error_sys(cohort__os_code(errno), errno,
+						 "cannot set the mode of '%s' to "
+						 "%04o", path, (unsigned)mode);
+	}
+	return 0;
+}
+
+/*
+ * After open(O_CREAT) without O_EXCL we cannot tell whether we created the
+ * file.  Set 'perm' on a regular file of ours with a single link whose mode
+ * or group differ: ours (another node's user keeps its own), and never
+ * through a hard link an attacker planted to one of our files elsewhere.
+ */
+static int perm_maybe(int fd, const char *path, cohort__perm perm)
+{
+	struct statx sx;
+
+	if (cohort__sys.statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx) != 0)
+		return fail(errno, "stat", path);
+	if (!S_ISREG(sx.stx_mode) || sx.stx_nlink != 1 || sx.stx_uid != geteuid())
+		return 0;
+	if ((sx.stx_mode & 07777) == COHORT__PERM_MODE(perm) &&
+	    (!(perm & COHORT__PERM_HAS_GROUP) ||
+	     sx.stx_gid == COHORT__PERM_GID(perm)))
+		return 0;
+	return perm_apply(fd, path, perm);
+}
+
 /* ---- descriptors -------------------------------------------------------- */
 
-int cohort__os_open(int *fd, const char *path, int flags, mode_t mode)
+int cohort__os_open(int *fd, const char *path, int flags, cohort__perm perm)
 {
-	int f, r;
+	int f, r, rc;
 
 	for (;;) {
 		if ((f = fault_hit(COHORT__OP_OPEN)) > 0) {
@@ -309,11 +770,26 @@ int cohort__os_open(int *fd, const char *path, int flags, mode_t mode)
 				continue;
 			return fail(f, "open", path);
 		}
-		r = cohort__sys.open(path, flags | O_CLOEXEC, mode);
+		r = cohort__sys.open(path, flags | O_CLOEXEC,
+				     COHORT__PERM_MODE(perm));
 		if (r >= 0)
 			break;
 		if (errno != EINTR)
 			return fail(errno, "open", path);
+	}
+	if (flags & O_CREAT) {
+		rc = (flags & O_EXCL) ? perm_apply(r, path, perm) :
+					perm_maybe(r, path, perm);
+		if (rc) {
+			int saved = errno;
+
+			cohort__sys.close(r);
+			/* Created by us, so ours to take back. */
+			if (flags & O_EXCL)
+				(void)cohort__sys.unlink(path);
+			errno = saved;
+			return rc;
+		}
 	}
 	*fd = r;
 	return 0;
@@ -540,6 +1016,27 @@ int cohort__os_fstat(struct cohort__stat *st, int fd, const char *path)
 	return 0;
 }
 
+DIR *cohort__os_opendir(const char *path)
+{
+	DIR *d;
+	int fd, e;
+
+	/* Not counted by the fault injector, as opendir() was not. */
+	while ((fd = cohort__sys.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC, 0)) < 0 &&
+	       errno == EINTR)
+		;
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		e = errno;
+		(void)cohort__sys.close(fd);
+		errno = e;
+	}
+	return d;
+}
+
 /* After a failed rename/link: is 'to' now the inode 'from' was? */
 static int target_is(const char *to, const struct cohort__stat *before)
 {
@@ -643,7 +1140,34 @@ int cohort__os_rmdir(const char *path)
 	}
 }
 
-int cohort__os_mkdir(const char *path, mode_t mode)
+/*
+ * A folder we just made gets 'perm' through a descriptor opened
+ * O_NOFOLLOW: if someone swapped a link in, we touch nothing else.  When
+ * that fails, the (empty) folder goes again, so that a later mkdir does not
+ * take it for an existing one with the wrong group.
+ */
+static int mkdir_perm(const char *path, cohort__perm perm)
+{
+	int fd, rc, saved;
+
+	while ((fd = cohort__sys.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC, 0)) < 0 &&
+	       errno == EINTR)
+		;
+	if (fd < 0)
+		rc = fail(errno, "open", path);
+	else
+		rc = perm_apply(fd, path, perm);
+	saved = errno;
+	if (fd >= 0)
+		(void)cohort__sys.close(fd);
+	if (rc)
+		(void)cohort__sys.rmdir(path);
+	errno = saved;
+	return rc;
+}
+
+int cohort__os_mkdir(const char *path, cohort__perm perm)
 {
 	for (;;) {
 		int f = fault_hit(COHORT__OP_MKDIR);
@@ -652,8 +1176,8 @@ int cohort__os_mkdir(const char *path, mode_t mode)
 			continue;
 		if (f > 0)
 			return fail(f, "create folder", path);
-		if (cohort__sys.mkdir(path, mode) == 0)
-			return 0;
+		if (cohort__sys.mkdir(path, COHORT__PERM_MODE(perm)) == 0)
+			return mkdir_perm(path, perm);
 		if (errno == EINTR)
 			continue;
 		if (errno == EEXIST) {
@@ -663,13 +1187,15 @@ int cohort__os_mkdir(const char *path, mode_t mode)
 				return fail(errno, "create folder", path);
 			if (S_ISDIR(st.mode))
 				return 0;
-			return fail(ENOTDIR, "create folder", path);
+			/* a link planted in place of the folder */
+			return fail(S_ISLNK(st.mode) ? ELOOP : ENOTDIR,
+				    "create folder", path);
 		}
 		return fail(errno, "create folder", path);
 	}
 }
 
-int cohort__os_mkdir_p(const char *path, mode_t mode)
+int cohort__os_mkdir_p(const char *path, cohort__perm perm)
 {
 	char buf[PATH_MAX];
 	size_t i, n = strlen(path);
@@ -682,12 +1208,12 @@ int cohort__os_mkdir_p(const char *path, mode_t mode)
 		if (buf[i] != '/')
 			continue;
 		buf[i] = '\0';
-		rc = cohort__os_mkdir(buf, mode);
+		rc = cohort__os_mkdir(buf, perm);
 		buf[i] = '/';
 		if (rc)
 			return rc;
 	}
-	return cohort__os_mkdir(buf, mode);
+	return cohort__os_mkdir(buf, perm);
 }
 
 /* ---- locks -------------------------------------------------------------- */
@@ -946,7 +1472,8 @@ int cohort__os_is_temp_name(const char *name)
 }
 
 int cohort__os_temp_open(int *fd, char *path_out, size_t path_size,
-			 const char *target, mode_t mode, const char *tag)
+			 const char *target, cohort__perm perm,
+			 const char *tag)
 {
 	const char *slash = strrchr(target, '/');
 	size_t dirlen = slash ? (size_t)(slash - target) + 1 : 0;
@@ -969,7 +1496,7 @@ int cohort__os_temp_open(int *fd, char *path_out, size_t path_size,
 		temps_add(path_out);
 		rc = cohort__os_open(fd, path_out,
 				     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-				     mode);
+				     perm);
 		if (rc == 0)
 			return 0;
 		cohort__os_temp_done(path_out);
@@ -982,12 +1509,12 @@ int cohort__os_temp_open(int *fd, char *path_out, size_t path_size,
 /* Write a temp file next to 'path'; with 'keep' its descriptor stays
  * open and goes to '*keep' (the caller closes it). */
 static int temp_write(char *tmp, size_t tmpsize, const char *path,
-		      const void *buf, size_t len, mode_t mode, const char *tag,
-		      int durable, int *keep)
+		      const void *buf, size_t len, cohort__perm perm,
+		      const char *tag, int durable, int *keep)
 {
 	int fd, rc;
 
-	rc = cohort__os_temp_open(&fd, tmp, tmpsize, path, mode, tag);
+	rc = cohort__os_temp_open(&fd, tmp, tmpsize, path, perm, tag);
 	if (rc)
 		return rc;
 	rc = cohort__os_write_full(fd, buf, len, tmp);
@@ -1028,12 +1555,12 @@ static int fsync_parent(const char *path)
 }
 
 int cohort__os_write_atomic(const char *path, const void *buf, size_t len,
-			    mode_t mode, const char *tag)
+			    cohort__perm perm, const char *tag)
 {
 	char tmp[PATH_MAX];
 	int rc;
 
-	rc = temp_write(tmp, sizeof(tmp), path, buf, len, mode, tag, 1, NULL);
+	rc = temp_write(tmp, sizeof(tmp), path, buf, len, perm, tag, 1, NULL);
 	if (rc)
 		return rc;
 	rc = cohort__os_rename(tmp, path);
@@ -1050,15 +1577,15 @@ int cohort__os_write_atomic(const char *path, const void *buf, size_t len,
 }
 
 int cohort__os_create_exclusive_fd(const char *path, const void *buf,
-				   size_t len, mode_t mode, const char *tag,
-				   int durable, int *fd)
+				   size_t len, cohort__perm perm,
+				   const char *tag, int durable, int *fd)
 {
 	char tmp[PATH_MAX];
 	int rc, saved;
 
 	if (fd)
 		*fd = -1;
-	rc = temp_write(tmp, sizeof(tmp), path, buf, len, mode, tag, durable,
+	rc = temp_write(tmp, sizeof(tmp), path, buf, len, perm, tag, durable,
 			fd);
 	if (rc)
 		return rc;
@@ -1077,9 +1604,9 @@ int cohort__os_create_exclusive_fd(const char *path, const void *buf,
 }
 
 int cohort__os_create_exclusive(const char *path, const void *buf, size_t len,
-				mode_t mode, const char *tag, int durable)
+				cohort__perm perm, const char *tag, int durable)
 {
-	return cohort__os_create_exclusive_fd(path, buf, len, mode, tag,
+	return cohort__os_create_exclusive_fd(path, buf, len, perm, tag,
 					      durable, NULL);
 }
 

@@ -4,6 +4,9 @@
  * these wrappers, which
  *
  *  - open with O_CLOEXEC always (and O_NOFOLLOW where the caller asks),
+ *  - give what they create exactly the mode and group asked for
+ *    (cohort__perm: fchown and fchmod on the new descriptor, whatever the
+ *    umask),
  *  - retry EINTR, complete short reads and writes, treat a write that
  *    returns 0 as ENOSPC,
  *  - check the errors of fsync and close (on NFS the first place ENOSPC,
@@ -27,6 +30,7 @@
 #define COHORT_OS_H
 
 #define _GNU_SOURCE 1
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -56,6 +60,8 @@ struct cohort__syscalls {
 	int (*fcntl_lock)(int fd, int cmd, struct flock *fl);
 	int (*flock)(int fd, int op);
 	int (*ftruncate)(int fd, off_t len);
+	int (*fchmod)(int fd, mode_t mode);
+	int (*fchown)(int fd, uid_t uid, gid_t gid);
 };
 
 extern struct cohort__syscalls cohort__sys;
@@ -98,6 +104,43 @@ unsigned long cohort__os_fault_count(enum cohort__os_op op);
 /* Parse a COHORT_FAULT string and arm it; COHORT_EINVAL if malformed. */
 int cohort__os_fault_parse(const char *spec);
 
+/*
+ * Confinement: below a registered folder, no symbolic link is followed.
+ *
+ * cohort__os_confine() registers a folder (the cluster root, a node's
+ * state folder) as given by the user: the folder itself may be or contain
+ * links (/mnt/shared -> /srv/x) and is resolved normally, on each call.
+ * For a path that lies strictly below a registered folder (string prefix
+ * on a '/' boundary: the paths cohort builds are "ROOT/rel/parts"), the
+ * default entries of 'cohort__sys' resolve the part below it from a
+ * descriptor of the folder with openat2(RESOLVE_NO_SYMLINKS |
+ * RESOLVE_BENEATH): open() directly, and rename, link, unlink, mkdir,
+ * rmdir and statx through a descriptor of the parent folder opened that
+ * way, then renameat(parentfd, base, ...) and friends.  So a link planted
+ * in place of a folder in the middle (nodes/ID, store/blobs/ab) gives
+ * ELOOP ("Too many levels of symbolic links") instead of leading out of
+ * the root.  The last component keeps its semantics: O_NOFOLLOW where the
+ * caller asks, rename and unlink act on a link itself, stat follows unless
+ * asked not to.  Without openat2 (ENOSYS: kernels before 5.6, or a seccomp
+ * filter that refuses it) the components are walked with
+ * openat(O_PATH|O_NOFOLLOW|O_DIRECTORY).  Other paths (package files named
+ * on a command line, a materialize target, /proc) are left alone.
+ * Registrations last for the life of the process (a later path below a
+ * closed cluster's root is still confined: stricter, never looser).
+ * COHORT_ERROR only when out of memory.
+ */
+int cohort__os_confine(const char *dir);
+/* 1 if 'path' lies strictly below a confined folder. */
+int cohort__os_confined(const char *path);
+
+/*
+ * The openat2 call the confinement uses (syscall(SYS_openat2, ...) by
+ * default); 'how' is a struct open_how, 'size' its size.  Tests replace it
+ * to fail with ENOSYS and so exercise the fallback walk.
+ */
+extern int (*cohort__os_openat2)(int dirfd, const char *path, void *how,
+				 size_t size);
+
 /* Fresh attributes (statx with AT_STATX_FORCE_SYNC). */
 struct cohort__stat {
 	uint64_t dev;
@@ -109,8 +152,32 @@ struct cohort__stat {
 	int64_t ctime_ns;
 };
 
-/* O_CLOEXEC is added; 'flags' may carry O_NOFOLLOW, O_EXCL, ... */
-int cohort__os_open(int *fd, const char *path, int flags, mode_t mode);
+/*
+ * What a file or folder we create gets: a mode (the low 12 bits) and,
+ * built with COHORT__PERM(mode, gid), a group.  A plain mode (0600) keeps
+ * the creating process's group.  The group is set with fchown() and then
+ * the mode with fchmod() on the new descriptor, before a temp file gets
+ * its name: the umask neither narrows nor widens the mode, a folder gets
+ * the set-group-id bit that mkdir() drops, and nobody ever sees the file
+ * under its name with another group.  A chown refused (EPERM: this user
+ * is not a member of the group) is an error, and what was just created is
+ * removed again.
+ */
+typedef uint64_t cohort__perm;
+#define COHORT__PERM_HAS_GROUP ((cohort__perm)1 << 31)
+#define COHORT__PERM(mode, gid) \
+	((cohort__perm)(mode) | COHORT__PERM_HAS_GROUP | \
+	 ((cohort__perm)(gid) << 32))
+#define COHORT__PERM_MODE(p) ((mode_t)((p) & 07777))
+#define COHORT__PERM_GID(p) ((gid_t)((p) >> 32))
+
+/*
+ * O_CLOEXEC is added; 'flags' may carry O_NOFOLLOW, O_EXCL, ...  With
+ * O_CREAT the file gets 'perm': with O_EXCL always (we created it);
+ * without, when it is a regular file of ours with one link whose mode or
+ * group differ (we may have created it: there is no telling).
+ */
+int cohort__os_open(int *fd, const char *path, int flags, cohort__perm perm);
 /* Close and report its error (the last chance to see a failed write). */
 int cohort__os_close(int fd, const char *path);
 /* Close, ignoring errors: for error paths and read-only descriptors. */
@@ -137,10 +204,18 @@ int cohort__os_link(const char *from, const char *to);
 /* COHORT_ENOTFOUND when absent. */
 int cohort__os_unlink(const char *path);
 int cohort__os_rmdir(const char *path);
-/* mkdir; an existing folder is success. */
-int cohort__os_mkdir(const char *path, mode_t mode);
+/* mkdir; an existing folder is success (and keeps its mode and group). */
+int cohort__os_mkdir(const char *path, cohort__perm perm);
 /* mkdir -p */
-int cohort__os_mkdir_p(const char *path, mode_t mode);
+int cohort__os_mkdir_p(const char *path, cohort__perm perm);
+
+/*
+ * opendir() that refuses a symbolic link in place of the folder
+ * (O_DIRECTORY|O_NOFOLLOW): a listing of the root never wanders out of it
+ * through a link someone planted.  Like opendir(): NULL and errno (ELOOP
+ * or ENOTDIR for a link), no error message.
+ */
+DIR *cohort__os_opendir(const char *path);
 
 /* stat (lstat when 'nofollow'); COHORT_ENOTFOUND when absent. */
 int cohort__os_stat(struct cohort__stat *st, const char *path, int nofollow);
@@ -169,7 +244,7 @@ int cohort__os_read_file(char **out, size_t *len, const char *path,
  * NULL).  On failure the target is unchanged and the temp file removed.
  */
 int cohort__os_write_atomic(const char *path, const void *buf, size_t len,
-			    mode_t mode, const char *tag);
+			    cohort__perm perm, const char *tag);
 
 /*
  * Create 'path' with content 'buf' only if it does not exist, and only
@@ -179,13 +254,13 @@ int cohort__os_write_atomic(const char *path, const void *buf, size_t len,
  * durability does not matter, their atomic appearance does).
  */
 int cohort__os_create_exclusive(const char *path, const void *buf, size_t len,
-				mode_t mode, const char *tag, int durable);
+				cohort__perm perm, const char *tag, int durable);
 
 /* The same, keeping the new file open: '*fd' (write-only) is the file now
  * at 'path' (the caller closes it); -1 on failure. */
 int cohort__os_create_exclusive_fd(const char *path, const void *buf,
-				   size_t len, mode_t mode, const char *tag,
-				   int durable, int *fd);
+				   size_t len, cohort__perm perm,
+				   const char *tag, int durable, int *fd);
 
 /*
  * Temp files: a path made by cohort__os_temp_open() is registered and
@@ -193,7 +268,8 @@ int cohort__os_create_exclusive_fd(const char *path, const void *buf,
  * cohort__os_temp_done() forgets it (after a rename, or after unlinking).
  */
 int cohort__os_temp_open(int *fd, char *path_out, size_t path_size,
-			 const char *target, mode_t mode, const char *tag);
+			 const char *target, cohort__perm perm,
+			 const char *tag);
 void cohort__os_temp_done(const char *path);
 /* 1 if 'name' (a base name) looks like one of our temp files. */
 int cohort__os_is_temp_name(const char *name);

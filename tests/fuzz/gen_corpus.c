@@ -1,21 +1,30 @@
 /*
  * gen_corpus.c - writes the binary seeds of tests/fuzz/corpus (records,
- * heads, segment headers, revision files) with the library's own encoders.
- * Not part of any build; run once from the top folder when the formats
- * change:
+ * heads, segment headers, revision files) with the library's own encoders,
+ * and the lease and index seeds with the library's own writers: a lease
+ * held in a temporary cluster, the store index snapshot and store records
+ * of packages of corpus/pkg installed there (so they name this host, its
+ * boot id and the time of the run); then damaged copies of them, and text
+ * with right sums that those writers never make (regressions of what the
+ * parsers once accepted).  Not part of any build; run once from the top
+ * folder when the formats change:
  *   cc -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -o /tmp/gen \
  *      tests/fuzz/gen_corpus.c build/libcohort.a \
  *      $(pkg-config --libs libarchive libxxhash inih uuid json-c libxml-2.0) \
  *      -lresolv -pthread && /tmp/gen
- * (the text seeds and the archives, made with zip and tar, are kept as
- * they are).
+ * (the text seeds, the archives, made with zip and tar, and the inputs a
+ * fuzzer found, named found-*, are kept as they are).
  */
+#include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
+#include "cohort.h"
 #include "journal_format.h"
+#include "lock_int.h"
 
 static void put(const char *name, const void *p, size_t len)
 {
@@ -28,6 +37,302 @@ static void put(const char *name, const void *p, size_t len)
 		perror(path);
 		exit(1);
 	}
+}
+
+static char tmp[PATH_MAX - 64];
+
+static void die(const char *what)
+{
+	fprintf(stderr, "gen_corpus: %s: %s\n", what, cohort_error_last());
+	exit(1);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = malloc(1 << 20);
+
+	if (!f || !buf) {
+		perror(path);
+		exit(1);
+	}
+	*len = fread(buf, 1, (1 << 20) - 1, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* A cluster in a fresh temporary folder, opened as 'node'. */
+static cohort_cluster *cluster(const char *node, const char *conf)
+{
+	cohort_options o = COHORT_OPTIONS_INIT;
+	cohort_join_options jo = COHORT_JOIN_OPTIONS_INIT;
+	char id[COHORT_UUID_LEN + 1], root[PATH_MAX], state[PATH_MAX];
+	char conf_path[PATH_MAX + 16];
+	cohort_cluster *c;
+	FILE *f;
+
+	if (tmp[0])
+		(void)nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	snprintf(tmp, sizeof(tmp), "%s/gen-corpus.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmp)) {
+		perror(tmp);
+		exit(1);
+	}
+	snprintf(root, sizeof(root), "%s/root", tmp);
+	snprintf(state, sizeof(state), "%s/state", tmp);
+	if (cohort_cluster_init(id, root))
+		die("init");
+	snprintf(conf_path, sizeof(conf_path), "%s/cohort.conf", root);
+	if (!(f = fopen(conf_path, "w")) || fputs(conf, f) < 0 || fclose(f)) {
+		perror(conf_path);
+		exit(1);
+	}
+	o.root = root;
+	o.node = node;
+	o.state = state;
+	if (cohort_cluster_open(&c, &o) || cohort_node_join(c, &jo))
+		die("open");
+	return c;
+}
+
+/* Rewrite the sum of the text in 'buf' (the line after the first
+ * "\nsum ", or the first "sum " when 'first') over the bytes before it;
+ * 'len' does not change. */
+static void resum(char *buf, size_t len, int first)
+{
+	char *s = first ? strstr(buf, "sum ") : strstr(buf, "\nsum ") + 1;
+	char hex[17];
+
+	snprintf(hex, sizeof(hex), "%016llx",
+		 (unsigned long long)XXH3_64bits(buf, (size_t)(s - buf)));
+	if ((size_t)(s + 4 + 16 - buf) > len)
+		exit(1);
+	memcpy(s + 4, hex, 16);
+}
+
+/* 'text' with 'from' replaced by 'to' (once), NUL-terminated, in 'out'. */
+static size_t edit(char *out, size_t size, const char *text, size_t len,
+		   const char *from, const char *to)
+{
+	const char *hit = strstr(text, from);
+	size_t a, fl = strlen(from), tl = strlen(to);
+
+	if (!hit || len - fl + tl >= size) {
+		fprintf(stderr, "gen_corpus: no '%s'\n", from);
+		exit(1);
+	}
+	a = (size_t)(hit - text);
+	memcpy(out, text, a);
+	memcpy(out + a, to, tl);
+	memcpy(out + a + tl, hit + fl, len - a - fl);
+	out[len - fl + tl] = '\0';
+	return len - fl + tl;
+}
+
+/* A lease in lease_format()'s layout with 'body' before its sum. */
+static void lease_text(char out[LEASE_SIZE + 1], const char *body)
+{
+	int n = snprintf(out, LEASE_SIZE, "%ssum %016llx\n", body,
+			 (unsigned long long)XXH3_64bits(body, strlen(body)));
+
+	memset(out + n, ' ', LEASE_SIZE - (size_t)n);
+	out[LEASE_SIZE - 1] = '\n';
+	out[LEASE_SIZE] = '\0';
+}
+
+static void leases(void)
+{
+	static const char *const names[] = { "node-a",
+		"a-node-id-of-sixty-four-characters-0123456789-0123456789-abcdefg" };
+	char path[PATH_MAX], *held[2], t[LEASE_SIZE + 64], *s;
+	size_t len[2], n;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		cohort_cluster *c = cluster(names[i],
+					    "[cluster]\nlock_mode = lease\n");
+		cohort_lock *l;
+
+		if (cohort_lock_acquire(&l, c, "journal", 0))
+			die("lock");
+		snprintf(path, sizeof(path), "%s/root/locks/journal.lease", tmp);
+		held[i] = slurp(path, &len[i]);
+		if (cohort_lock_release(l))
+			die("release");
+		cohort_cluster_close(c);
+	}
+	put("lease/valid", held[0], len[0]);
+	put("lease/long-node", held[1], len[1]);
+	put("lease/truncated", held[0], 100);
+	memcpy(t, held[0], 128);
+	memcpy(t + 128, held[1] + 128, LEASE_SIZE - 128);
+	put("lease/torn", t, LEASE_SIZE);
+	memcpy(t, held[0], LEASE_SIZE);
+	t[22] ^= 0x01;
+	put("lease/bad-sum", t, LEASE_SIZE);
+	memcpy(t, held[0], LEASE_SIZE);
+	t[LEASE_SIZE] = '\0';
+	strstr(t, "\nsum ")[3] = 'n';
+	put("lease/no-sum", t, LEASE_SIZE);
+
+	/* Right sums over text lease_format() never writes (regressions). */
+	lease_text(t, "cohort-lease 1\nnode b\nhost h\nboot x\npid 0\n"
+		      "nonce 0123456789abcdef0123456789abcdef\ncount 1\n");
+	put("lease/pid-zero", t, LEASE_SIZE);
+	lease_text(t, "cohort-lease 1\nnode b\nhost h\nboot x\n"
+		      "pid 4294967297\nnonce n\ncount 1\n");
+	put("lease/pid-wraps", t, LEASE_SIZE);
+	lease_text(t, "cohort-lease 1\n");
+	s = strstr(t, "\nsum ");
+	n = strlen("node b\nhost h\nboot x\npid 7\nnonce n\n");
+	memcpy(s + 1 + 21, "node b\nhost h\nboot x\npid 7\nnonce n\n", n);
+	put("lease/fields-after-sum", t, LEASE_SIZE);
+	lease_text(t, "cohort-lease 1\nnode b\nhost h sum 0000000000000000\n"
+		      "boot x\npid 7\nnonce n\n");
+	resum(t, LEASE_SIZE, 1);
+	put("lease/sum-mid-line", t, LEASE_SIZE);
+	lease_text(t, "cohort-lease 1\nnode b\nhost h\nboot x\npid 7\n"
+		      "nonce n\n");
+	s = strstr(t, "\nsum ") + 5;
+	memmove(s + 2, s, 17);
+	memcpy(s, "0x", 2);
+	put("lease/sum-0x", t, LEASE_SIZE);
+	free(held[0]);
+	free(held[1]);
+}
+
+struct recs {
+	char *text;
+	size_t len;
+};
+
+static int keep_store_record(const cohort_record *r, void *arg)
+{
+	struct recs *rs = arg;
+	char name[64];
+
+	if (strncmp(r->type, "store.", 6))
+		return 0;
+	snprintf(name, sizeof(name), "index/rec-%llu-%s",
+		 (unsigned long long)r->rev, r->type + 6);
+	put(name, r->data, r->len);
+	memcpy(rs->text + rs->len, r->data, r->len);
+	rs->len += r->len;
+	rs->text[rs->len++] = '\n';
+	return 0;
+}
+
+static void index_seeds(void)
+{
+	cohort_install_options o = COHORT_INSTALL_OPTIONS_INIT;
+	cohort_cluster *c = cluster("node-a", "");
+	cohort_journal *j;
+	cohort_store *st;
+	char path[PATH_MAX], *one, *all, *empty, t[1 << 14], u[1 << 14];
+	size_t n1, na, ne, n;
+	struct recs rs = { t, 0 };
+
+	snprintf(path, sizeof(path), "%s/root/store/index", tmp);
+	if (cohort_journal_open(&j, c) || cohort_store_open(&st, c))
+		die("store");
+	o.id = "ext";
+	o.pkg_version = "1.0";
+	if (cohort_store_install(st, "tests/fuzz/corpus/pkg/ext.tar", &o, NULL))
+		die("install ext.tar");
+	one = slurp(path, &n1);
+	o.id = o.pkg_version = NULL;
+	o.ns = "ns1";
+	o.force = 1;
+	if (cohort_store_install(st, "tests/fuzz/corpus/pkg/bundle.jar", &o,
+				 NULL))
+		die("install bundle.jar");
+	o.ns = NULL;
+	o.dependency = 1;
+	if (cohort_store_install(st, "tests/fuzz/corpus/pkg/rhq.jar", &o, NULL))
+		die("install rhq.jar");
+	all = slurp(path, &na);
+	put("index/one", one, n1);
+	put("index/several", all, na);
+	if (cohort_journal_read(j, 1, 0, keep_store_record, &rs))
+		die("journal");
+	put("index/records", t, rs.len);
+	{
+		cohort_package *v;
+		size_t k, m;
+
+		if (cohort_store_list(st, NULL, &v, &m))
+			die("list");
+		for (k = m; k-- > 0;)
+			if (cohort_store_uninstall(st, v[k].ns[0] ? v[k].ns : NULL,
+						   v[k].id, 1))
+				die("uninstall");
+		cohort_package_list_free(v, m);
+	}
+	empty = slurp(path, &ne);
+	put("index/empty", empty, ne);
+	rs.len = 0;
+	if (cohort_journal_read(j, 1, 0, keep_store_record, &rs))
+		die("journal");
+
+	/* Damaged. */
+	put("index/truncated", all, (size_t)(strchr(strchr(all, '{'), ',') - all));
+	memcpy(t, all, na);
+	t[40] ^= 0x04;
+	put("index/bad-sum", t, na);
+	n = edit(t, sizeof(t), all, na, "\nsum ", "\nsun ");
+	put("index/no-sum", t, n);
+	n = edit(t, sizeof(t), all, na, "\"ext\":\"", "\"ext\":\"../");
+	resum(t, n, 0);
+	put("index/bad-entry", t, n);
+
+	/* Right sums over text snapshot_write() never writes (regressions). */
+	n = edit(t, sizeof(t), one, n1, "}\n", "} trailing\n");
+	resum(t, n, 0);
+	put("index/entry-trailing-bytes", t, n);
+	n = edit(t, sizeof(t), one, n1, "}\n", "}{\"id\":\"x\"}\n");
+	resum(t, n, 0);
+	put("index/entry-two-objects", t, n);
+	n = edit(t, sizeof(t), one, n1, "\"deps\":[", "\"deps\":[\"../x\",");
+	resum(t, n, 0);
+	put("index/dep-invalid", t, n);
+	n = edit(t, sizeof(t), one, n1, "\"deps\":[", "\"deps\":[7,");
+	resum(t, n, 0);
+	put("index/dep-not-a-string", t, n);
+	n = edit(u, sizeof(u), one, n1, "\"id\":\"", "\"id\":\"x\\u0000");
+	n = edit(t, sizeof(t), u, n, "\"version\":\"", "\"version\":\"1\\u0000");
+	resum(t, n, 0);
+	put("index/nul-in-names", t, n);
+	n = edit(t, sizeof(t), one, n1, "\"size\":", "\"size\":\"12x\",\"s\":");
+	resum(t, n, 0);
+	put("index/size-a-string", t, n);
+	n = edit(t, sizeof(t), one, n1, "\nrev ", "\nrev -");
+	resum(t, n, 0);
+	put("index/rev-negative", t, n);
+	n = edit(t, sizeof(t), one, n1, "\n{", "junk\n{");
+	resum(t, n, 0);
+	put("index/rev-junk", t, n);
+	memcpy(t, one, n1 + 1);
+	n = edit(u, sizeof(u), t, n1, "\nsum ", "\nsum 0x");
+	put("index/sum-0x", u, n);
+
+	cohort_store_close(st);
+	cohort_journal_close(j);
+	cohort_cluster_close(c);
+	free(one);
+	free(all);
+	free(empty);
+	(void)nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static size_t rec(unsigned char *p, uint64_t rev, const char *node,
@@ -93,5 +398,8 @@ int main(void)
 	text[25] = '9';
 	put("revision/bad-sum", text, n);
 	put("revision/header-only", "cohort-revision 1\n", 18);
+
+	leases();
+	index_seeds();
 	return 0;
 }
