@@ -120,8 +120,11 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS) -lsqlite3
 
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(STATIC)
-	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS) $(CHECK_LIBS)
+# tests/fixture.c: the fixture code every suite shares.
+TEST_FIXTURE := $(BUILD)/tests/fixture.o
+$(TEST_FIXTURE) $(TESTS:=.o): tests/fixture.h
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_FIXTURE) $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_FIXTURE) $(STATIC) $(LDLIBS) $(CHECK_LIBS)
 
 # Fuzz targets replayed over their seed corpus with the normal compiler.
 $(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(STATIC)
@@ -208,7 +211,7 @@ demo: all
 	@BUILD=$(BUILD) examples/demo.sh
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
 cohort.pc: cohort.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \

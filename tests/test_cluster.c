@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cohort.h"
+#include "fixture.h"
 
 static char base[256], root[300], state[300];
 
@@ -202,8 +203,6 @@ int main(void)
 {
 	Suite *su = suite_create("cluster");
 	TCase *tc = tcase_create("cluster");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, init_is_idempotent);
@@ -214,9 +213,5 @@ int main(void)
 	tcase_add_test(tc, join_leave_rejoin);
 	tcase_add_test(tc, readonly_mode_round_trip);
 	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(su) ? 1 : 0;
 }

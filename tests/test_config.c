@@ -18,6 +18,7 @@
 #include "cohort/common.h"
 #include "config.h"
 #include "os/os.h"
+#include "fixture.h"
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -27,28 +28,12 @@ static char dir[PATH_MAX];
 static char run_dir[PATH_MAX];
 static struct cohort__config cfg;
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-		    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-	(void)nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void setup(void)
 {
 
 	cohort__sys = cohort__sys_default;
 	cohort__os_fault_clear();
-	ck_assert(snprintf(dir, sizeof(dir), "%s/t-XXXXXX", run_dir) <
-		  (int)sizeof(dir));
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	make_test_dir(dir, sizeof(dir), run_dir);
 	cohort__config_init(&cfg);
 }
 
@@ -63,13 +48,7 @@ static void teardown(void)
 
 static const char *at(const char *name)
 {
-	static char ring[4][PATH_MAX];
-	static unsigned int next;
-	char *b = ring[next++ % 4];
-	int n = snprintf(b, PATH_MAX, "%s/%s", dir, name);
-
-	ck_assert(n > 0 && n < PATH_MAX);
-	return b;
+	return under(dir, name);
 }
 
 /* Write 'text' to NAME in the test folder; returns its path. */
@@ -82,12 +61,6 @@ static const char *conf(const char *name, const char *text)
 	ck_assert_int_eq(fputs(text, f) >= 0, 1);
 	ck_assert_int_eq(fclose(f), 0);
 	return path;
-}
-
-static void assert_msg_has(const char *needle)
-{
-	ck_assert_msg(strstr(cohort_error_last(), needle) != NULL,
-		      "message '%s' lacks '%s'", cohort_error_last(), needle);
 }
 
 #define NUM(s, k) cohort__config_num(&cfg, s, k)
@@ -741,27 +714,13 @@ static Suite *config_suite(void)
 }
 
 /* The run's folder: /tmp/cohort-test-config-XXXXXX. */
-static int make_run_dir(void)
-{
-	snprintf(run_dir, sizeof(run_dir), "/tmp/cohort-test-config-XXXXXX");
-	if (!mkdtemp(run_dir)) {
-		perror("cohort test: mkdtemp");
-		return -1;
-	}
-	return 0;
-}
-
 int main(void)
 {
-	SRunner *sr;
 	int failed;
 
-	if (make_run_dir())
+	if (make_run_dir(run_dir, sizeof(run_dir), "config"))
 		return 1;
-	sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = run_suite(config_suite());
 	rm_rf(run_dir);
 	return failed ? 1 : 0;
 }

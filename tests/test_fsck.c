@@ -32,6 +32,7 @@
 #include <xxhash.h>
 
 #include "cohort.h"
+#include "fixture.h"
 #include "journal_format.h"
 #include "os/os.h"
 #include "store_gc.h"
@@ -43,23 +44,6 @@
 static char tmp[PATH_MAX / 2], root[PATH_MAX], state[PATH_MAX];
 static cohort_cluster *c;
 static cohort_journal *j;
-static int cleanup_registered;
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_tmp(void)
-{
-	if (tmp[0])
-		(void)nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	tmp[0] = '\0';
-}
 
 static void close_node(void)
 {
@@ -89,7 +73,8 @@ static void write_file(const char *path, const void *data, size_t len)
 	ck_assert_int_eq(close(fd), 0);
 }
 
-static void write_text(const char *path, const char *text)
+/* write_text() through open(2): a file made here asks for 0644, not 0666. */
+static void write_str(const char *path, const char *text)
 {
 	write_file(path, text, strlen(text));
 }
@@ -97,40 +82,22 @@ static void write_text(const char *path, const char *text)
 /* (Re)open the node with ROOT/cohort.conf holding 'conf' (NULL: none). */
 static void open_node(const char *conf)
 {
-	cohort_options o = COHORT_OPTIONS_INIT;
-	cohort_join_options jo = COHORT_JOIN_OPTIONS_INIT;
-	int rc;
-
 	close_node();
 	if (conf)
-		write_text(at("cohort.conf"), conf);
+		write_str(at("cohort.conf"), conf);
 	else
 		(void)unlink(at("cohort.conf"));
-	o.root = root;
-	o.node = "n1";
-	o.state = state;
-	rc = cohort_cluster_open(&c, &o);
-	ck_assert_msg(rc == 0, "cluster_open: %s", cohort_error_last());
-	rc = cohort_node_join(c, &jo);
-	ck_assert_msg(rc == 0, "node_join: %s", cohort_error_last());
-	rc = cohort_journal_open(&j, c);
-	ck_assert_msg(rc == 0, "journal_open: %s", cohort_error_last());
+	open_joined_node(&c, &j, NULL, root, state);
 }
 
 static void setup(void)
 {
-	const char *t = getenv("TMPDIR");
 	char id[COHORT_UUID_LEN + 1];
 	int rc;
 
 	cohort__sys = cohort__sys_default;
 	cohort__os_fault_clear();
-	snprintf(tmp, sizeof(tmp), "%s/cohort-fsck.XXXXXX", t && *t ? t : "/tmp");
-	ck_assert_msg(mkdtemp(tmp) != NULL, "mkdtemp: %s", strerror(errno));
-	if (!cleanup_registered) {
-		atexit(remove_tmp); /* also when a failed check exits */
-		cleanup_registered = 1;
-	}
+	make_tmp(tmp, sizeof(tmp), NULL, "cohort-fsck", 0);
 	snprintf(root, sizeof(root), "%s/root", tmp);
 	snprintf(state, sizeof(state), "%s/state", tmp);
 	rc = cohort_cluster_init(id, root);
@@ -329,26 +296,6 @@ static const char *seg_rel(uint64_t no)
 	return buf[k];
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open '%s': %s", path, strerror(errno));
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert(n >= 0);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	ck_assert(buf != NULL);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static off_t file_size(const char *path)
 {
 	struct stat st;
@@ -356,13 +303,6 @@ static off_t file_size(const char *path)
 	ck_assert_msg(stat(path, &st) == 0, "stat '%s': %s", path,
 		      strerror(errno));
 	return st.st_size;
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
 }
 
 static void append_bytes(const char *path, const void *buf, size_t n)
@@ -517,7 +457,7 @@ static void write_empty_snapshot(uint64_t rev)
 	ck_assert(n > 0 && (size_t)n < sizeof(body));
 	snprintf(text, sizeof(text), "%ssum %016llx\n", body,
 		 (unsigned long long)XXH3_64bits(body, (size_t)n));
-	write_text(at("store/index"), text);
+	write_str(at("store/index"), text);
 }
 
 /* ---- packages ----------------------------------------------------------- */
@@ -947,7 +887,7 @@ START_TEST(test_head_damaged)
 	struct run *r;
 
 	append_many(3, "h");
-	write_text(at("journal/head"), "not a head at all");
+	write_str(at("journal/head"), "not a head at all");
 	r = check_unchanged();
 	expect(r, "journal.head", "journal/head", 0);
 	r = fsck_run(1, -1);
@@ -972,7 +912,7 @@ START_TEST(test_revision_files)
 	r = fsck_run(1, -1);
 	expect(r, "node.revision-ahead", "nodes/n1/revision", 0);
 	/* A damaged revision file. */
-	write_text(at("nodes/n1/revision"), "cohort-revision 1\nrev 2\nsum 0\n");
+	write_str(at("nodes/n1/revision"), "cohort-revision 1\nrev 2\nsum 0\n");
 	r = check_unchanged();
 	expect(r, "node.revision", "nodes/n1/revision", 0);
 	r = fsck_run(1, -1);
@@ -1029,7 +969,7 @@ START_TEST(test_node_behind)
 	expect(r, "node.behind", "nodes/n2/revision", 0);
 	ck_assert_ptr_null(find(r, "node.behind", "nodes/n1/revision"));
 	/* Retired, it holds nothing back and is no problem. */
-	write_text(at("nodes/n2/retired"), "retired left 1\n");
+	write_str(at("nodes/n2/retired"), "retired left 1\n");
 	expect_clean();
 }
 END_TEST
@@ -1039,8 +979,8 @@ START_TEST(test_heartbeat_and_instance)
 	struct run *r;
 
 	ck_assert_int_eq(cohort_node_heartbeat(c), 0);
-	write_text(at("nodes/n1/heartbeat"), "garbage");
-	write_text(at("nodes/n1/instance"), "no claim here\n");
+	write_str(at("nodes/n1/heartbeat"), "garbage");
+	write_str(at("nodes/n1/instance"), "no claim here\n");
 	/* A damaged heartbeat that a live node would rewrite any moment is
 	 * not judged yet. */
 	r = fsck_run(0, -1);
@@ -1142,8 +1082,8 @@ START_TEST(test_stale_break_and_leftover)
 {
 	struct run *r;
 
-	write_text(at("locks/journal.break"), "breaker x boot 1 nonce\n");
-	write_text(at("locks/job.x.lease.broken.0123"), "old lease\n");
+	write_str(at("locks/journal.break"), "breaker x boot 1 nonce\n");
+	write_str(at("locks/job.x.lease.broken.0123"), "old lease\n");
 	r = fsck_run(0, -1);
 	ck_assert_uint_eq(r->n, 0); /* a breaker at work holds it for ms */
 	age_file(at("locks/journal.break"), 600);
@@ -1167,12 +1107,12 @@ START_TEST(test_temp_files)
 	struct run *r;
 	char moved[PATH_MAX + 128];
 
-	write_text(at("nodes/n1/.revision.tmp.n1.4242.a1b2c3d4e5f6"), "rev 9");
-	write_text(at("journal/.head.tmp.init.77.000102030405"), "");
-	write_text(at("nodes/n1/.instance.tmp.n1.4243.a1b2c3d4e5f7"), "fresh");
+	write_str(at("nodes/n1/.revision.tmp.n1.4242.a1b2c3d4e5f6"), "rev 9");
+	write_str(at("journal/.head.tmp.init.77.000102030405"), "");
+	write_str(at("nodes/n1/.instance.tmp.n1.4243.a1b2c3d4e5f7"), "fresh");
 	/* An NFS client's silly rename: never reported, even empty and old. */
-	write_text(at("nodes/n1/.nfs000000000123abcd00000001"), "");
-	write_text(at("journal/.nfs0000000000aaaa0000002"), "x");
+	write_str(at("nodes/n1/.nfs000000000123abcd00000001"), "");
+	write_str(at("journal/.nfs0000000000aaaa0000002"), "x");
 	age_file(at("nodes/n1/.nfs000000000123abcd00000001"), 7200);
 	age_file(at("nodes/n1/.revision.tmp.n1.4242.a1b2c3d4e5f6"), 7200);
 	age_file(at("journal/.head.tmp.init.77.000102030405"), 7200);
@@ -1203,8 +1143,8 @@ START_TEST(test_zero_length_files)
 	struct run *r;
 
 	ck_assert_int_eq(mkdir(at("jobs"), 0755) == 0 || errno == EEXIST, 1);
-	write_text(at("jobs/nightly"), "");
-	write_text(at("snapshots-extra"), "");
+	write_str(at("jobs/nightly"), "");
+	write_str(at("snapshots-extra"), "");
 	/* Lock targets are empty by design. */
 	append_str("takes the journal lock");
 	ck_assert_int_eq(file_size(at("locks/journal.lock")), 0);
@@ -1237,7 +1177,7 @@ START_TEST(test_unreadable_file)
 	const struct prob *p;
 
 	append_str("x");
-	write_text(at("jobs-report"), "something");
+	write_str(at("jobs-report"), "something");
 	snprintf(deny_path, sizeof(deny_path), "%s", at("jobs-report"));
 	cohort__sys.open = deny_open;
 	r = fsck_run(1, -1);
@@ -1302,7 +1242,7 @@ START_TEST(test_store_index_mismatch)
 	ck_assert(snprintf(out, sizeof(out), "%ssum %016llx\n", body,
 			   (unsigned long long)XXH3_64bits(body, n)) <
 		  (int)sizeof(out));
-	write_text(at("store/index"), out);
+	write_str(at("store/index"), out);
 	free(text);
 	ck_assert_uint_eq(installed(), 1); /* readers trust the snapshot */
 	r = check_unchanged();
@@ -1383,8 +1323,8 @@ START_TEST(test_store_unreferenced_and_stray)
 			   hex, hex + 2) < (int)sizeof(dir));
 	ck_assert_int_eq(cohort__os_mkdir_p(dir, 0755), 0);
 	snprintf(rel, sizeof(rel), "store/blobs/%.2s/%.2s/%s", hex, hex + 2, hex);
-	write_text(at(rel), content);
-	write_text(at("store/blobs/not-a-blob"), "?");
+	write_str(at(rel), content);
+	write_str(at("store/blobs/not-a-blob"), "?");
 	/* Young: an install may be about to index it. */
 	r = fsck_run(0, -1);
 	ck_assert_uint_eq(r->n, 0);
@@ -1473,9 +1413,9 @@ START_TEST(test_many_at_once)
 	h = head_now();
 	append_bytes(at(seg_rel(h.seg)), "torn", 4);
 	flip_byte(at("store/index"), 25);
-	write_text(at("nodes/n1/.node.tmp.n1.1.000000000000"), "x");
+	write_str(at("nodes/n1/.node.tmp.n1.1.000000000000"), "x");
 	age_file(at("nodes/n1/.node.tmp.n1.1.000000000000"), 7200);
-	write_text(at("stray-empty"), "");
+	write_str(at("stray-empty"), "");
 	r = check_unchanged();
 	ck_assert_uint_eq(r->n, 4);
 	r = fsck_run(1, -1);
@@ -1595,11 +1535,5 @@ static Suite *fsck_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(fsck_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(fsck_suite()) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

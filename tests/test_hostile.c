@@ -49,8 +49,7 @@
 #include <xxhash.h>
 
 #include "cohort.h"
-
-#define N(a) (sizeof(a) / sizeof((a)[0]))
+#include "fixture.h"
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -59,23 +58,6 @@ static cohort_cluster *c;
 static cohort_journal *j;
 static cohort_store *s;
 static const char *good; /* a sound package, installed by setup() */
-static int cleanup_registered;
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_tmp(void)
-{
-	if (tmp[0])
-		(void)nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	tmp[0] = '\0';
-}
 
 /* A path under the test folder (a ring of buffers). */
 static const char *at(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -94,129 +76,21 @@ static const char *at(const char *fmt, ...)
 	return b;
 }
 
-static void assert_msg_has(const char *needle)
-{
-	ck_assert_msg(strstr(cohort_error_last(), needle) != NULL,
-		      "message '%s' lacks '%s'", cohort_error_last(), needle);
-}
-
 /* ---- archives ----------------------------------------------------------- */
 
-enum { REG = 0, DIR_, SYMLINK, HARDLINK, CHARDEV, BLKDEV, FIFO };
-
-struct ent {
-	const char *name;
-	const char *data; /* NULL: empty */
-	size_t len;	  /* 0: strlen(data) */
-	int type;
-	const char *link;
-};
-
-#define F(name, data) { (name), (data), 0, REG, NULL }
-
-/*
- * Write pkgs/NAME: 'fmt' "zip" or "tar", through 'filter' (ARCHIVE_FILTER_*),
- * with libarchive write options 'opts' (may be NULL).
- */
+/* Write pkgs/NAME (see write_archive()); every entry is 0644. */
 static const char *mk(const char *name, const char *fmt, int filter,
 		      const char *opts, const struct ent *e, size_t n)
 {
+	static const struct ent_look look = { 0644, 0644, 0x0801 };
 	const char *path = at("pkgs/%s", name);
-	struct archive *a = archive_write_new();
-	size_t i;
 
-	ck_assert_ptr_nonnull(a);
-	if (!strcmp(fmt, "zip"))
-		ck_assert_int_eq(archive_write_set_format_zip(a), ARCHIVE_OK);
-	else
-		ck_assert_int_eq(archive_write_set_format_pax_restricted(a),
-				 ARCHIVE_OK);
-	if (filter == ARCHIVE_FILTER_GZIP)
-		ck_assert_int_eq(archive_write_add_filter_gzip(a), ARCHIVE_OK);
-	if (opts)
-		ck_assert_msg(archive_write_set_options(a, opts) == ARCHIVE_OK,
-			      "options '%s': %s", opts, archive_error_string(a));
-	ck_assert_int_eq(archive_write_open_filename(a, path), ARCHIVE_OK);
-	for (i = 0; i < n; i++) {
-		struct archive_entry *en = archive_entry_new();
-		size_t len = e[i].data ? (e[i].len ? e[i].len : strlen(e[i].data)) : 0;
-
-		archive_entry_set_pathname(en, e[i].name);
-		archive_entry_set_mtime(en, 1700000000, 0);
-		archive_entry_set_perm(en, 0644);
-		switch (e[i].type) {
-		case DIR_:
-			archive_entry_set_filetype(en, AE_IFDIR);
-			len = 0;
-			break;
-		case SYMLINK:
-			archive_entry_set_filetype(en, AE_IFLNK);
-			archive_entry_set_symlink(en, e[i].link);
-			len = 0;
-			break;
-		case HARDLINK:
-			archive_entry_set_filetype(en, AE_IFREG);
-			archive_entry_set_hardlink(en, e[i].link);
-			len = 0;
-			break;
-		case CHARDEV:
-		case BLKDEV:
-			archive_entry_set_filetype(en, e[i].type == CHARDEV ?
-							       AE_IFCHR : AE_IFBLK);
-			archive_entry_set_rdev(en, 0x0801);
-			len = 0;
-			break;
-		case FIFO:
-			archive_entry_set_filetype(en, AE_IFIFO);
-			len = 0;
-			break;
-		default:
-			archive_entry_set_filetype(en, AE_IFREG);
-		}
-		archive_entry_set_size(en, (la_int64_t)len);
-		ck_assert_msg(archive_write_header(a, en) >= ARCHIVE_WARN,
-			      "header '%s': %s", e[i].name,
-			      archive_error_string(a));
-		if (len)
-			ck_assert_int_eq(archive_write_data(a, e[i].data, len),
-					 (la_ssize_t)len);
-		archive_entry_free(en);
-	}
-	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
-	archive_write_free(a);
+	write_archive(path, fmt, filter, opts, e, n, &look);
 	return path;
 }
 
 #define ZIP(name, ents) mk(name, "zip", ARCHIVE_FILTER_NONE, NULL, ents, N(ents))
 #define TAR(name, ents) mk(name, "tar", ARCHIVE_FILTER_NONE, NULL, ents, N(ents))
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *b;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot read '%s': %s", path, strerror(errno));
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert(n >= 0);
-	ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
-	b = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(b);
-	ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
-static void spit(const char *path, const void *b, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	ck_assert_msg(f != NULL, "cannot write '%s': %s", path, strerror(errno));
-	ck_assert_uint_eq(fwrite(b, 1, n, f), n);
-	ck_assert_int_eq(fclose(f), 0);
-}
 
 /* ---- the test folder, listed -------------------------------------------- */
 
@@ -321,21 +195,7 @@ static void assert_same_listing(const char *before, const char *after,
 
 static void open_node(void)
 {
-	cohort_options o = COHORT_OPTIONS_INIT;
-	cohort_join_options jo = COHORT_JOIN_OPTIONS_INIT;
-	int rc;
-
-	o.root = root;
-	o.node = "n1";
-	o.state = state;
-	rc = cohort_cluster_open(&c, &o);
-	ck_assert_msg(rc == 0, "cluster_open: %s", cohort_error_last());
-	rc = cohort_node_join(c, &jo);
-	ck_assert_msg(rc == 0, "node_join: %s", cohort_error_last());
-	rc = cohort_journal_open(&j, c);
-	ck_assert_msg(rc == 0, "journal_open: %s", cohort_error_last());
-	rc = cohort_store_open(&s, c);
-	ck_assert_msg(rc == 0, "store_open: %s", cohort_error_last());
+	open_joined_node(&c, &j, &s, root, state);
 }
 
 static const char good_xed[] =
@@ -344,19 +204,12 @@ static const char good_xed[] =
 
 static void setup(void)
 {
-	const char *t = getenv("TMPDIR");
 	char id[COHORT_UUID_LEN + 1];
 	const struct ent e[] = { F("META-INF/extension.xed", good_xed),
 				 F("lib/a.class", "good") };
 	int rc;
 
-	snprintf(tmp, sizeof(tmp), "%s/cohort-hostile.XXXXXX",
-		 t && *t ? t : "/tmp");
-	ck_assert_msg(mkdtemp(tmp) != NULL, "mkdtemp: %s", strerror(errno));
-	if (!cleanup_registered) {
-		atexit(remove_tmp); /* also when a failed check exits */
-		cleanup_registered = 1;
-	}
+	make_tmp(tmp, sizeof(tmp), NULL, "cohort-hostile", 0);
 	snprintf(root, sizeof(root), "%s/root", tmp);
 	snprintf(state, sizeof(state), "%s/state", tmp);
 	snprintf(pkgs, sizeof(pkgs), "%s/pkgs", tmp);
@@ -1186,85 +1039,12 @@ START_TEST(huge_metadata)
 }
 END_TEST
 
-static uint32_t crc32_of(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint32_t crc = 0xffffffffu;
-	size_t i;
-	int k;
-
-	for (i = 0; i < n; i++) {
-		crc ^= b[i];
-		for (k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1)));
-	}
-	return ~crc;
-}
-
-static void put16(unsigned char *p, unsigned v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	put16(p, v & 0xffff);
-	put16(p + 2, v >> 16);
-}
-
-/*
- * A zip written by hand, as 'zip' writes one when it can seek: stored
- * entries with their CRC and sizes in the local headers, the central
- * directory, the end record.  (libarchive's writer puts them after the
- * data, where a damaged byte reads as a missing descriptor instead.)
- */
+/* A zip written by hand (see write_stored_zip()) as pkgs/NAME. */
 static const char *hand_zip(const char *name, const struct ent *e, size_t n)
 {
 	const char *path = at("pkgs/%s", name);
-	unsigned char *out = malloc(1 << 20), *cd = malloc(1 << 16);
-	size_t o = 0, k = 0, i;
 
-	ck_assert_ptr_nonnull(out);
-	ck_assert_ptr_nonnull(cd);
-	for (i = 0; i < n; i++) {
-		size_t nl = strlen(e[i].name), len = strlen(e[i].data);
-		uint32_t crc = crc32_of(e[i].data, len);
-
-		ck_assert_uint_lt(o + 30 + nl + len, 1 << 20);
-		memset(out + o, 0, 30);
-		memcpy(out + o, "PK\003\004", 4);
-		put16(out + o + 4, 10);
-		put32(out + o + 14, crc);
-		put32(out + o + 18, (uint32_t)len);
-		put32(out + o + 22, (uint32_t)len);
-		put16(out + o + 26, (unsigned)nl);
-		memcpy(out + o + 30, e[i].name, nl);
-		memcpy(out + o + 30 + nl, e[i].data, len);
-		memset(cd + k, 0, 46);
-		memcpy(cd + k, "PK\001\002", 4);
-		put16(cd + k + 4, 0x031e); /* made by Unix */
-		put16(cd + k + 6, 10);
-		put32(cd + k + 16, crc);
-		put32(cd + k + 20, (uint32_t)len);
-		put32(cd + k + 24, (uint32_t)len);
-		put16(cd + k + 28, (unsigned)nl);
-		put32(cd + k + 38, (uint32_t)0100644 << 16);
-		put32(cd + k + 42, (uint32_t)o);
-		memcpy(cd + k + 46, e[i].name, nl);
-		k += 46 + nl;
-		o += 30 + nl + len;
-	}
-	memcpy(out + o, cd, k);
-	memset(out + o + k, 0, 22);
-	memcpy(out + o + k, "PK\005\006", 4);
-	put16(out + o + k + 8, (unsigned)n);
-	put16(out + o + k + 10, (unsigned)n);
-	put32(out + o + k + 12, (uint32_t)k);
-	put32(out + o + k + 16, (uint32_t)o);
-	spit(path, out, o + k + 22);
-	free(out);
-	free(cd);
+	write_stored_zip(path, e, n);
 	return path;
 }
 
@@ -1378,11 +1158,5 @@ static Suite *hostile_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(hostile_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return run_suite(hostile_suite()) == 0 ? 0 : 1;
 }

@@ -40,9 +40,9 @@
 #include <unistd.h>
 
 #include "cohort.h"
+#include "fixture.h"
 #include "os/os.h"
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_NODES 4
 #define PAYLOAD 100 /* bytes per test record: 152 on disk for node "a" */
 
@@ -62,35 +62,6 @@ struct node {
 static char base[PATH_MAX / 8];
 static char tmp[PATH_MAX / 4], root[PATH_MAX / 2], jdir[PATH_MAX];
 static struct node nodes[MAX_NODES];
-static int cleanup_registered;
-static pid_t tmp_owner; /* a forked child never removes the folder */
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_tmp(void)
-{
-	if (getpid() != tmp_owner)
-		return;
-	if (tmp[0])
-		(void)nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	tmp[0] = '\0';
-}
-
-static void write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	ck_assert_msg(f != NULL, "cannot write '%s': %s", path, strerror(errno));
-	fputs(text, f);
-	ck_assert_int_eq(fclose(f), 0);
-}
 
 static void node_close(struct node *n)
 {
@@ -172,13 +143,8 @@ static void setup(void)
 	cohort__sys = cohort__sys_default;
 	cohort__os_fault_clear();
 	memset(nodes, 0, sizeof(nodes));
-	tmp_owner = getpid();
-	snprintf(tmp, sizeof(tmp), "%s/t.XXXXXX", base);
-	ck_assert_msg(mkdtemp(tmp) != NULL, "mkdtemp: %s", strerror(errno));
-	if (!cleanup_registered) {
-		atexit(remove_tmp);
-		cleanup_registered = 1;
-	}
+	/* A forked child never removes the folder. */
+	make_tmp(tmp, sizeof(tmp), base, "t", TMP_OWNER_ONLY);
 	snprintf(root, sizeof(root), "%s/root", tmp);
 	snprintf(jdir, sizeof(jdir), "%s/journal", root);
 	rc = cohort_cluster_init(id, root);
@@ -195,13 +161,6 @@ static void teardown(void)
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
 
 /* Append 'count' records, one commit each; payload "r<seq>" padded. */
 static uint64_t append_n(struct node *n, unsigned int count)
@@ -1928,7 +1887,6 @@ static Suite *janitor_suite(void)
 int main(void)
 {
 	const char *t = getenv("TMPDIR");
-	SRunner *sr;
 	int failed;
 
 	snprintf(base, sizeof(base), "%s/cohort-janitor.XXXXXX",
@@ -1937,13 +1895,10 @@ int main(void)
 		fprintf(stderr, "mkdtemp '%s': %s\n", base, strerror(errno));
 		return 1;
 	}
-	sr = srunner_create(janitor_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = run_suite(janitor_suite());
 	if (getenv("COHORT_TEST_KEEP"))
 		fprintf(stderr, "kept %s\n", base);
 	else
-		(void)nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rm_rf(base);
 	return failed == 0 ? 0 : 1;
 }

@@ -29,6 +29,7 @@
 #include <xxhash.h>
 
 #include "cohort.h"
+#include "fixture.h"
 #include "journal_format.h"
 #include "os/os.h"
 
@@ -37,23 +38,6 @@
 static char tmp[PATH_MAX / 2], root[PATH_MAX], state[PATH_MAX];
 static cohort_cluster *c;
 static cohort_journal *j;
-static int cleanup_registered;
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_tmp(void)
-{
-	if (tmp[0])
-		(void)nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	tmp[0] = '\0';
-}
 
 static void close_node(void)
 {
@@ -63,22 +47,10 @@ static void close_node(void)
 	c = NULL;
 }
 
-static void write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	ck_assert_msg(f != NULL, "cannot write '%s': %s", path, strerror(errno));
-	fputs(text, f);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
 /* (Re)open the node with ROOT/cohort.conf holding 'conf' (NULL: none). */
 static void open_node(const char *conf)
 {
-	cohort_options o = COHORT_OPTIONS_INIT;
-	cohort_join_options jo = COHORT_JOIN_OPTIONS_INIT;
 	char path[PATH_MAX + 32];
-	int rc;
 
 	close_node();
 	snprintf(path, sizeof(path), "%s/cohort.conf", root);
@@ -86,31 +58,16 @@ static void open_node(const char *conf)
 		write_text(path, conf);
 	else
 		(void)unlink(path);
-	o.root = root;
-	o.node = "n1";
-	o.state = state;
-	rc = cohort_cluster_open(&c, &o);
-	ck_assert_msg(rc == 0, "cluster_open: %s", cohort_error_last());
-	rc = cohort_node_join(c, &jo);
-	ck_assert_msg(rc == 0, "node_join: %s", cohort_error_last());
-	rc = cohort_journal_open(&j, c);
-	ck_assert_msg(rc == 0, "journal_open: %s", cohort_error_last());
+	open_joined_node(&c, &j, NULL, root, state);
 }
 
 static void setup(void)
 {
-	const char *t = getenv("TMPDIR");
 	char id[COHORT_UUID_LEN + 1];
 	int rc;
 
 	cohort__os_fault_clear();
-	snprintf(tmp, sizeof(tmp), "%s/cohort-journal.XXXXXX",
-		 t && *t ? t : "/tmp");
-	ck_assert_msg(mkdtemp(tmp) != NULL, "mkdtemp: %s", strerror(errno));
-	if (!cleanup_registered) {
-		atexit(remove_tmp); /* also when a failed check exits */
-		cleanup_registered = 1;
-	}
+	make_tmp(tmp, sizeof(tmp), NULL, "cohort-journal", 0);
 	snprintf(root, sizeof(root), "%s/root", tmp);
 	snprintf(state, sizeof(state), "%s/state", tmp);
 	rc = cohort_cluster_init(id, root);
@@ -225,25 +182,6 @@ static void seg_file(char *buf, size_t size, uint64_t no)
 }
 
 /* Whole file into a malloc'd buffer. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open '%s': %s", path, strerror(errno));
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert(n >= 0);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	ck_assert(buf != NULL);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static void pwrite_at(const char *path, const void *buf, size_t n, off_t off)
 {
 	int fd = open(path, O_WRONLY);
@@ -2265,11 +2203,5 @@ static Suite *journal_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(journal_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return run_suite(journal_suite()) == 0 ? 0 : 1;
 }

@@ -28,6 +28,7 @@
 
 #include "cohort.h"
 #include "os/os.h"
+#include "fixture.h"
 
 #define LEASE_SIZE 256
 
@@ -41,20 +42,6 @@ static char state_b[PATH_MAX];
  * the run: a failed assertion ends a test process without teardown. */
 static char run_dir[PATH_MAX];
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-		    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-	(void)nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void setup(void)
 {
 	char id[COHORT_UUID_LEN + 1];
@@ -63,9 +50,7 @@ static void setup(void)
 	cohort__sys = cohort__sys_default;
 	cohort__os_fault_clear();
 	umask(022);
-	ck_assert(snprintf(dir, sizeof(dir), "%s/t-XXXXXX", run_dir) <
-		  (int)sizeof(dir));
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	make_test_dir(dir, sizeof(dir), run_dir);
 	ck_assert(snprintf(root, sizeof(root), "%s/root", dir) < PATH_MAX);
 	ck_assert(snprintf(state_a, sizeof(state_a), "%s/state-a", dir) <
 		  PATH_MAX);
@@ -84,17 +69,6 @@ static void teardown(void)
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static const char *under(const char *base, const char *name)
-{
-	static char ring[8][PATH_MAX];
-	static unsigned int next;
-	char *b = ring[next++ % 8];
-	int n = snprintf(b, PATH_MAX, "%s/%s", base, name);
-
-	ck_assert(n > 0 && n < PATH_MAX);
-	return b;
-}
 
 static void write_conf(const char *text)
 {
@@ -130,19 +104,6 @@ static cohort_cluster *open_node(const char *node, const char *state)
 		      cohort_error_last());
 	ck_assert_ptr_nonnull(c);
 	return c;
-}
-
-static void assert_msg_has(const char *needle)
-{
-	ck_assert_msg(strstr(cohort_error_last(), needle) != NULL,
-		      "message '%s' lacks '%s'", cohort_error_last(), needle);
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
 }
 
 static const char *lease_path(const char *name)
@@ -1320,29 +1281,15 @@ static Suite *lock_suite(void)
 }
 
 /* The run's folder: /tmp/cohort-test-lock-XXXXXX. */
-static int make_run_dir(void)
-{
-	snprintf(run_dir, sizeof(run_dir), "/tmp/cohort-test-lock-XXXXXX");
-	if (!mkdtemp(run_dir)) {
-		perror("cohort test: mkdtemp");
-		return -1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
-	SRunner *sr;
 	int failed;
 
 	if (argc == 4 && !strcmp(argv[1], "--long-host-child"))
 		return long_host_main(argv[2], argv[3]);
-	if (make_run_dir())
+	if (make_run_dir(run_dir, sizeof(run_dir), "lock"))
 		return 1;
-	sr = srunner_create(lock_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = run_suite(lock_suite());
 	rm_rf(run_dir);
 	return failed ? 1 : 0;
 }

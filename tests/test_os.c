@@ -26,6 +26,7 @@
 #include "cohort/common.h"
 #include "error.h"
 #include "os/os.h"
+#include "fixture.h"
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -33,20 +34,6 @@ static char dir[PATH_MAX];
 /* Every test's folder is made in 'run_dir', which main() removes after
  * the run: a failed assertion ends a test process without teardown. */
 static char run_dir[PATH_MAX];
-
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-		    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-	(void)nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int eintr_left;	/* replaced calls: EINTRs still to return */
 static int inject_errno; /* replaced calls: the errno to fail with */
@@ -67,9 +54,7 @@ static void setup(void)
 	inject_errno = 0;
 	calls = 0;
 	umask(022);
-	ck_assert(snprintf(dir, sizeof(dir), "%s/t-XXXXXX", run_dir) <
-		  (int)sizeof(dir));
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	make_test_dir(dir, sizeof(dir), run_dir);
 }
 
 static void teardown(void)
@@ -86,13 +71,7 @@ static void teardown(void)
 /* 'name' under the test folder; a ring of buffers, so several at once. */
 static const char *at(const char *name)
 {
-	static char ring[8][PATH_MAX];
-	static unsigned int next;
-	char *b = ring[next++ % 8];
-	int n = snprintf(b, PATH_MAX, "%s/%s", dir, name);
-
-	ck_assert(n > 0 && n < PATH_MAX);
-	return b;
+	return under(dir, name);
 }
 
 static void put(const char *path, const char *text)
@@ -128,13 +107,6 @@ static void assert_content(const char *path, const char *want)
 	ck_assert_msg(got != NULL, "'%s' is missing", path);
 	ck_assert_str_eq(got, want);
 	free(got);
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
 }
 
 /* Entries of the test folder whose name looks like a temp file; -1 if
@@ -191,12 +163,6 @@ static int open_ro(const char *path)
 
 	ck_assert_int_eq(cohort__os_open(&fd, path, O_RDONLY, 0), 0);
 	return fd;
-}
-
-static void assert_msg_has(const char *needle)
-{
-	ck_assert_msg(strstr(cohort_error_last(), needle) != NULL,
-		      "message '%s' lacks '%s'", cohort_error_last(), needle);
 }
 
 static int fd_is_open(int fd)
@@ -3073,31 +3039,17 @@ static Suite *os_suite(void)
 }
 
 /* The run's folder: /tmp/cohort-test-os-XXXXXX. */
-static int make_run_dir(void)
-{
-	snprintf(run_dir, sizeof(run_dir), "/tmp/cohort-test-os-XXXXXX");
-	if (!mkdtemp(run_dir)) {
-		perror("cohort test: mkdtemp");
-		return -1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
-	SRunner *sr;
 	int failed;
 
 	if (argc == 3 && !strcmp(argv[1], "--fault-env-child"))
 		return fault_env_child(argv[2]);
 	if (argc == 5 && !strcmp(argv[1], "--temp-child"))
 		return temp_child_main(argv[2], argv[3], argv[4]);
-	if (make_run_dir())
+	if (make_run_dir(run_dir, sizeof(run_dir), "os"))
 		return 1;
-	sr = srunner_create(os_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = run_suite(os_suite());
 	rm_rf(run_dir);
 	return failed ? 1 : 0;
 }

@@ -26,6 +26,7 @@
 #include "error.h"
 #include "os/os.h"
 #include "package.h"
+#include "fixture.h"
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -35,27 +36,11 @@ static char dir[PATH_MAX];
 static char run_dir[PATH_MAX];
 static struct cohort__pkg_meta meta;
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-		    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-	(void)nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void setup(void)
 {
 	cohort__sys = cohort__sys_default;
 	cohort__os_fault_clear();
-	ck_assert(snprintf(dir, sizeof(dir), "%s/t-XXXXXX", run_dir) <
-		  (int)sizeof(dir));
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	make_test_dir(dir, sizeof(dir), run_dir);
 	memset(&meta, 0, sizeof(meta));
 }
 
@@ -70,50 +55,10 @@ static void teardown(void)
 
 static const char *at(const char *name)
 {
-	static char ring[8][PATH_MAX];
-	static unsigned int next;
-	char *b = ring[next++ % 8];
-	int n = snprintf(b, PATH_MAX, "%s/%s", dir, name);
-
-	ck_assert(n > 0 && n < PATH_MAX);
-	return b;
-}
-
-static void assert_msg_has(const char *needle)
-{
-	ck_assert_msg(strstr(cohort_error_last(), needle) != NULL,
-		      "message '%s' lacks '%s'", cohort_error_last(), needle);
+	return under(dir, name);
 }
 
 /* ---- files -------------------------------------------------------------- */
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *b;
-	long n;
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert(n >= 0);
-	ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
-	b = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(b);
-	ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
-static void spit(const char *path, const void *b, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(b, 1, n, f), n);
-	ck_assert_int_eq(fclose(f), 0);
-}
 
 /* Offset of 'needle' in 'hay' (the last one if 'last'); -1 if absent. */
 static long find(const unsigned char *hay, size_t n, const void *needle,
@@ -133,178 +78,26 @@ static long find(const unsigned char *hay, size_t n, const void *needle,
 
 /* ---- building archives -------------------------------------------------- */
 
-enum { REG = 0, DIR_, SYMLINK, HARDLINK, CHARDEV };
-
-struct ent {
-	const char *name;
-	const char *data; /* NULL: empty */
-	size_t len;	  /* 0: strlen(data) */
-	int type;
-	const char *link; /* symlink or hardlink target */
-};
-
-/*
- * Write 'path' as a 'fmt' ("zip" or "tar") archive through 'filter'
- * (ARCHIVE_FILTER_NONE, _GZIP, _BZIP2, _XZ) with libarchive write options
- * 'opts' (may be NULL).
- */
+/* Write NAME in the test folder (see write_archive()). */
 static const char *mk(const char *name, const char *fmt, int filter,
 		      const char *opts, const struct ent *e, size_t n)
 {
+	static const struct ent_look look = { 0755, 0777, 0x0103 };
 	const char *path = at(name);
-	struct archive *a = archive_write_new();
-	size_t i;
 
-	ck_assert_ptr_nonnull(a);
-	if (!strcmp(fmt, "zip"))
-		ck_assert_int_eq(archive_write_set_format_zip(a), ARCHIVE_OK);
-	else
-		ck_assert_int_eq(archive_write_set_format_pax_restricted(a),
-				 ARCHIVE_OK);
-	if (filter == ARCHIVE_FILTER_GZIP)
-		ck_assert_int_eq(archive_write_add_filter_gzip(a), ARCHIVE_OK);
-	else if (filter == ARCHIVE_FILTER_BZIP2)
-		ck_assert_int_eq(archive_write_add_filter_bzip2(a), ARCHIVE_OK);
-	else if (filter == ARCHIVE_FILTER_XZ)
-		ck_assert_int_eq(archive_write_add_filter_xz(a), ARCHIVE_OK);
-	if (opts)
-		ck_assert_msg(archive_write_set_options(a, opts) == ARCHIVE_OK,
-			      "options '%s': %s", opts, archive_error_string(a));
-	ck_assert_int_eq(archive_write_open_filename(a, path), ARCHIVE_OK);
-	for (i = 0; i < n; i++) {
-		struct archive_entry *en = archive_entry_new();
-		size_t len = e[i].data ? (e[i].len ? e[i].len : strlen(e[i].data)) : 0;
-
-		archive_entry_set_pathname(en, e[i].name);
-		archive_entry_set_mtime(en, 1700000000, 0);
-		switch (e[i].type) {
-		case DIR_:
-			archive_entry_set_filetype(en, AE_IFDIR);
-			archive_entry_set_perm(en, 0755);
-			len = 0;
-			break;
-		case SYMLINK:
-			archive_entry_set_filetype(en, AE_IFLNK);
-			archive_entry_set_perm(en, 0777);
-			archive_entry_set_symlink(en, e[i].link);
-			len = 0;
-			break;
-		case HARDLINK:
-			archive_entry_set_filetype(en, AE_IFREG);
-			archive_entry_set_perm(en, 0644);
-			archive_entry_set_hardlink(en, e[i].link);
-			len = 0;
-			break;
-		case CHARDEV:
-			archive_entry_set_filetype(en, AE_IFCHR);
-			archive_entry_set_perm(en, 0644);
-			archive_entry_set_rdev(en, 0x0103);
-			len = 0;
-			break;
-		default:
-			archive_entry_set_filetype(en, AE_IFREG);
-			archive_entry_set_perm(en, 0644);
-		}
-		archive_entry_set_size(en, (la_int64_t)len);
-		ck_assert_msg(archive_write_header(a, en) >= ARCHIVE_WARN,
-			      "header '%s': %s", e[i].name,
-			      archive_error_string(a));
-		if (len)
-			ck_assert_int_eq(archive_write_data(a, e[i].data, len),
-					 (la_ssize_t)len);
-		archive_entry_free(en);
-	}
-	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
-	archive_write_free(a);
+	write_archive(path, fmt, filter, opts, e, n, &look);
 	return path;
 }
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-/* A regular file entry. */
-#define F(name, data) { (name), (data), 0, REG, NULL }
 #define ZIP(name, ents) mk(name, "zip", ARCHIVE_FILTER_NONE, NULL, ents, N(ents))
 #define TAR(name, filter, ents) mk(name, "tar", filter, NULL, ents, N(ents))
 
-static uint32_t crc32_of(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint32_t c = 0xffffffffu;
-	size_t i;
-	int k;
-
-	for (i = 0; i < n; i++) {
-		c ^= b[i];
-		for (k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-	}
-	return ~c;
-}
-
-static void put16(unsigned char *p, unsigned v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	put16(p, v & 0xffff);
-	put16(p + 2, v >> 16);
-}
-
-/*
- * A zip written by hand: stored entries with their sizes and CRC in the
- * local headers (as 'zip' makes when it can seek), central directory, end
- * record.
- */
+/* A zip written by hand (see write_stored_zip()), NAME in the test folder. */
 static const char *mini_zip(const char *name, const struct ent *e, size_t n)
 {
 	const char *path = at(name);
-	unsigned char *out = malloc(1 << 20), *cd = malloc(1 << 16);
-	size_t o = 0, c = 0, i;
 
-	ck_assert_ptr_nonnull(out);
-	ck_assert_ptr_nonnull(cd);
-	for (i = 0; i < n; i++) {
-		size_t nl = strlen(e[i].name);
-		size_t len = e[i].data ? (e[i].len ? e[i].len : strlen(e[i].data)) : 0;
-		uint32_t crc = crc32_of(e[i].data ? e[i].data : "", len);
-
-		ck_assert_uint_lt(o + 30 + nl + len, 1 << 20);
-		memset(out + o, 0, 30);
-		memcpy(out + o, "PK\003\004", 4);
-		put16(out + o + 4, 10);
-		put32(out + o + 14, crc);
-		put32(out + o + 18, (uint32_t)len);
-		put32(out + o + 22, (uint32_t)len);
-		put16(out + o + 26, (unsigned)nl);
-		memcpy(out + o + 30, e[i].name, nl);
-		if (len)
-			memcpy(out + o + 30 + nl, e[i].data, len);
-		memset(cd + c, 0, 46);
-		memcpy(cd + c, "PK\001\002", 4);
-		put16(cd + c + 4, 0x031e); /* made by Unix */
-		put16(cd + c + 6, 10);
-		put32(cd + c + 16, crc);
-		put32(cd + c + 20, (uint32_t)len);
-		put32(cd + c + 24, (uint32_t)len);
-		put16(cd + c + 28, (unsigned)nl);
-		put32(cd + c + 38, (uint32_t)0100644 << 16);
-		put32(cd + c + 42, (uint32_t)o);
-		memcpy(cd + c + 46, e[i].name, nl);
-		c += 46 + nl;
-		o += 30 + nl + len;
-	}
-	memcpy(out + o, cd, c);
-	memset(out + o + c, 0, 22);
-	memcpy(out + o + c, "PK\005\006", 4);
-	put16(out + o + c + 8, (unsigned)n);
-	put16(out + o + c + 10, (unsigned)n);
-	put32(out + o + c + 12, (uint32_t)c);
-	put32(out + o + c + 16, (uint32_t)o);
-	spit(path, out, o + c + 22);
-	free(out);
-	free(cd);
+	write_stored_zip(path, e, n);
 	return path;
 }
 
@@ -1600,27 +1393,13 @@ static Suite *package_suite(void)
 }
 
 /* The run's folder: /tmp/cohort-test-package-XXXXXX. */
-static int make_run_dir(void)
-{
-	snprintf(run_dir, sizeof(run_dir), "/tmp/cohort-test-package-XXXXXX");
-	if (!mkdtemp(run_dir)) {
-		perror("cohort test: mkdtemp");
-		return -1;
-	}
-	return 0;
-}
-
 int main(void)
 {
-	SRunner *sr;
 	int failed;
 
-	if (make_run_dir())
+	if (make_run_dir(run_dir, sizeof(run_dir), "package"))
 		return 1;
-	sr = srunner_create(package_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = run_suite(package_suite());
 	rm_rf(run_dir);
 	return failed ? 1 : 0;
 }

@@ -33,9 +33,8 @@
 #include <xxhash.h>
 
 #include "cohort.h"
+#include "fixture.h"
 #include "os/os.h"
-
-#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -44,26 +43,9 @@ static char tmp[1024], root[1100], state[1100],
 static cohort_cluster *c;
 static cohort_journal *j;
 static cohort_store *s;
-static int cleanup_registered;
 /* Paths made by at(), valid for the whole test (emptied by setup()). */
 static char at_pool[512][PATH_MAX];
 static unsigned int at_next;
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_tmp(void)
-{
-	if (tmp[0])
-		(void)nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	tmp[0] = '\0';
-}
 
 static void close_node(void)
 {
@@ -77,40 +59,19 @@ static void close_node(void)
 
 static void open_node(void)
 {
-	cohort_options o = COHORT_OPTIONS_INIT;
-	cohort_join_options jo = COHORT_JOIN_OPTIONS_INIT;
-	int rc;
-
 	close_node();
-	o.root = root;
-	o.node = "n1";
-	o.state = state;
-	rc = cohort_cluster_open(&c, &o);
-	ck_assert_msg(rc == 0, "cluster_open: %s", cohort_error_last());
-	rc = cohort_node_join(c, &jo);
-	ck_assert_msg(rc == 0, "node_join: %s", cohort_error_last());
-	rc = cohort_journal_open(&j, c);
-	ck_assert_msg(rc == 0, "journal_open: %s", cohort_error_last());
-	rc = cohort_store_open(&s, c);
-	ck_assert_msg(rc == 0, "store_open: %s", cohort_error_last());
+	open_joined_node(&c, &j, &s, root, state);
 }
 
 static void setup(void)
 {
-	const char *t = getenv("TMPDIR");
 	char id[COHORT_UUID_LEN + 1];
 	int rc;
 
 	cohort__sys = cohort__sys_default;
 	cohort__os_fault_clear();
 	at_next = 0;
-	snprintf(tmp, sizeof(tmp), "%s/cohort-store.XXXXXX",
-		 t && *t ? t : "/tmp");
-	ck_assert_msg(mkdtemp(tmp) != NULL, "mkdtemp: %s", strerror(errno));
-	if (!cleanup_registered) {
-		atexit(remove_tmp); /* also when a failed check exits */
-		cleanup_registered = 1;
-	}
+	make_tmp(tmp, sizeof(tmp), NULL, "cohort-store", 0);
 	snprintf(root, sizeof(root), "%s/root", tmp);
 	snprintf(state, sizeof(state), "%s/state", tmp);
 	snprintf(pkgs, sizeof(pkgs), "%s/pkgs", tmp);
@@ -152,41 +113,6 @@ static const char *at(const char *fmt, ...)
 	return b;
 }
 
-static void assert_msg_has(const char *needle)
-{
-	ck_assert_msg(strstr(cohort_error_last(), needle) != NULL,
-		      "message '%s' lacks '%s'", cohort_error_last(), needle);
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *b;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot read '%s': %s", path, strerror(errno));
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert(n >= 0);
-	ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
-	b = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(b);
-	ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-	b[n] = 0;
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
-static void spit(const char *path, const void *b, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	ck_assert_msg(f != NULL, "cannot write '%s': %s", path, strerror(errno));
-	ck_assert_uint_eq(fwrite(b, 1, n, f), n);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
 static void assert_same_file(const char *a, const char *b)
 {
 	size_t na, nb;
@@ -197,13 +123,6 @@ static void assert_same_file(const char *a, const char *b)
 		      nb);
 	free(x);
 	free(y);
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
 }
 
 static uint64_t head(void)
@@ -217,65 +136,17 @@ static uint64_t head(void)
 
 /* ---- building packages -------------------------------------------------- */
 
-enum { REG = 0, DIR_, SYMLINK };
-
-struct ent {
-	const char *name;
-	const char *data; /* NULL: empty */
-	size_t len;	  /* 0: strlen(data) */
-	int type;
-	const char *link;
-};
-
-#define F(name, data) { (name), (data), 0, REG, NULL }
-
 /* Write pkgs/NAME as a zip ("zip") or a tar.gz ("tgz") archive. */
 static const char *mk(const char *name, const char *fmt, const struct ent *e,
 		      size_t n)
 {
+	static const struct ent_look look = { 0755, 0777, 0 };
 	const char *path = at("pkgs/%s", name);
-	struct archive *a = archive_write_new();
-	size_t i;
 
-	ck_assert_ptr_nonnull(a);
-	if (!strcmp(fmt, "zip")) {
-		ck_assert_int_eq(archive_write_set_format_zip(a), ARCHIVE_OK);
-	} else {
-		ck_assert_int_eq(archive_write_set_format_pax_restricted(a),
-				 ARCHIVE_OK);
-		ck_assert_int_eq(archive_write_add_filter_gzip(a), ARCHIVE_OK);
-	}
-	ck_assert_int_eq(archive_write_open_filename(a, path), ARCHIVE_OK);
-	for (i = 0; i < n; i++) {
-		struct archive_entry *en = archive_entry_new();
-		size_t len = e[i].data ? (e[i].len ? e[i].len : strlen(e[i].data)) : 0;
-
-		archive_entry_set_pathname(en, e[i].name);
-		archive_entry_set_mtime(en, 1700000000, 0);
-		if (e[i].type == DIR_) {
-			archive_entry_set_filetype(en, AE_IFDIR);
-			archive_entry_set_perm(en, 0755);
-			len = 0;
-		} else if (e[i].type == SYMLINK) {
-			archive_entry_set_filetype(en, AE_IFLNK);
-			archive_entry_set_perm(en, 0777);
-			archive_entry_set_symlink(en, e[i].link);
-			len = 0;
-		} else {
-			archive_entry_set_filetype(en, AE_IFREG);
-			archive_entry_set_perm(en, 0644);
-		}
-		archive_entry_set_size(en, (la_int64_t)len);
-		ck_assert_msg(archive_write_header(a, en) >= ARCHIVE_WARN,
-			      "header '%s': %s", e[i].name,
-			      archive_error_string(a));
-		if (len)
-			ck_assert_int_eq(archive_write_data(a, e[i].data, len),
-					 (la_ssize_t)len);
-		archive_entry_free(en);
-	}
-	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
-	archive_write_free(a);
+	write_archive(path, fmt,
+		      strcmp(fmt, "zip") ? ARCHIVE_FILTER_GZIP :
+					   ARCHIVE_FILTER_NONE,
+		      NULL, e, n, &look);
 	return path;
 }
 
@@ -1697,11 +1568,5 @@ static Suite *store_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(store_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return run_suite(store_suite()) == 0 ? 0 : 1;
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -643,31 +644,62 @@ static int cmd_log(int argc, char **argv)
 
 /* ---- sync / watch ------------------------------------------------------- */
 
-/* Run the hook with the payload on its standard input. */
+/*
+ * Run the hook with the payload on its standard input, and its size in
+ * COHORT_SIZE.  The payload is written whole into an anonymous file before
+ * the hook starts: a hook that outlives a killed 'sync' (it has its own
+ * process group) reads all of the record, never a cut-off one, as it would
+ * from a pipe whose writer died.  The record is applied again after the
+ * restart (at least once), but never wrong.
+ */
 static int run_hook(const char *cmd, const cohort_record *r, int *status)
 {
-	char rev[32], when[32];
-	int pipefd[2];
+	char rev[32], when[32], size[32];
 	size_t off = 0;
 	pid_t pid;
+	int fd;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return fail("cannot make a pipe: %s", strerror(errno));
+	fd = memfd_create("cohort-record", MFD_CLOEXEC);
+	if (fd < 0)
+		return fail("cannot make the hook's input: %s", strerror(errno));
+	while (off < r->len) {
+		ssize_t w = write(fd, (const char *)r->data + off, r->len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : ENOSPC;
+
+			close(fd);
+			return fail("cannot write the hook's input: %s",
+				    strerror(e));
+		}
+		off += (size_t)w;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		int e = errno;
+
+		close(fd);
+		return fail("cannot rewind the hook's input: %s", strerror(e));
+	}
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return fail("cannot fork: %s", strerror(errno));
+		int e = errno;
+
+		close(fd);
+		return fail("cannot fork: %s", strerror(e));
 	}
 	if (pid == 0) {
 		snprintf(rev, sizeof(rev), "%" PRIu64, r->rev);
+		snprintf(size, sizeof(size), "%zu", r->len);
 		fmt_time(when, r->time_ms);
 		setenv("COHORT_REV", rev, 1);
 		setenv("COHORT_TYPE", r->type, 1);
 		setenv("COHORT_ORIGIN", r->node, 1);
 		setenv("COHORT_TIME", when, 1);
-		if (dup2(pipefd[0], 0) < 0)
+		setenv("COHORT_SIZE", size, 1);
+		if (dup2(fd, 0) < 0)
 			_exit(127);
 		/* Its own process group: a Ctrl-C meant for 'watch' lets the
 		 * record in hand finish instead of killing its hook. */
@@ -678,18 +710,7 @@ static int run_hook(const char *cmd, const cohort_record *r, int *status)
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	close(pipefd[0]);
-	while (off < r->len) {
-		ssize_t w = write(pipefd[1], (const char *)r->data + off,
-				  r->len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break; /* the hook stopped reading: its business */
-		off += (size_t)w;
-	}
-	close(pipefd[1]);
+	close(fd);
 	while (waitpid(pid, status, 0) < 0) {
 		if (errno != EINTR)
 			return fail("cannot wait for the hook: %s",
@@ -808,9 +829,12 @@ static const char sync_help[] =
 	"Apply, in order, every record after this node's revision, advancing\n"
 	"the node's revision file after each.  Without --exec print them as\n"
 	"'log' does.  With --exec run '/bin/sh -c CMD' once per record with the\n"
-	"payload on standard input and COHORT_REV, COHORT_TYPE, COHORT_ORIGIN\n"
-	"and COHORT_TIME in the environment; if CMD fails, stop with exit 1 and\n"
-	"the revision at the last record CMD applied.\n"
+	"whole payload on standard input (a file, not a pipe: a hook that\n"
+	"outlives a killed sync still reads all of it) and COHORT_REV,\n"
+	"COHORT_TYPE, COHORT_ORIGIN, COHORT_TIME and COHORT_SIZE (bytes) in the\n"
+	"environment; if CMD fails, stop with exit 1 and the revision at the\n"
+	"last record CMD applied.  A record whose hook ran when sync was killed\n"
+	"is run again at the next sync (at least once).\n"
 	"  --skip-own   records appended by this node advance the revision\n"
 	"               but are not printed or run\n"
 	"  --exec-snapshot CMD  when this node is behind the oldest retained\n"

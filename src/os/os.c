@@ -322,6 +322,20 @@ static void at_done(struct at *a)
 	errno = e;
 }
 
+/* Resolve both names of a two-name op (rename, link); on failure neither
+ * is left open. */
+static int at_resolve2(struct at *f, const char *from, struct at *t,
+		       const char *to)
+{
+	if (at_resolve(f, from) < 0)
+		return -1;
+	if (at_resolve(t, to) < 0) {
+		at_done(f);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static int sys_open(const char *path, int flags, mode_t mode)
@@ -358,12 +372,8 @@ static int sys_rename(const char *from, const char *to)
 	struct at f, t;
 	int r;
 
-	if (at_resolve(&f, from) < 0)
+	if (at_resolve2(&f, from, &t, to) < 0)
 		return -1;
-	if (at_resolve(&t, to) < 0) {
-		at_done(&f);
-		return -1;
-	}
 	r = renameat(f.fd, f.name, t.fd, t.name);
 	at_done(&f);
 	at_done(&t);
@@ -375,12 +385,8 @@ static int sys_link(const char *from, const char *to)
 	struct at f, t;
 	int r;
 
-	if (at_resolve(&f, from) < 0)
+	if (at_resolve2(&f, from, &t, to) < 0)
 		return -1;
-	if (at_resolve(&t, to) < 0) {
-		at_done(&f);
-		return -1;
-	}
 	r = linkat(f.fd, f.name, t.fd, t.name, 0);
 	at_done(&f);
 	at_done(&t);

@@ -58,8 +58,7 @@ esac
 PATHS=${CRASH_PATHS:-append install uninstall revision snapshot janitor repair}
 
 cluster_setup 2
-mkdir -p "$T/bin" && cp "$COHORT" "$T/bin/cohort" || tap_bail "copy '$COHORT'"
-COHORT=$T/bin/cohort
+tool_copy
 node_bind a 1
 node_bind b 2
 
@@ -455,15 +454,17 @@ after_janitor() {
 # repair: a dead writer's torn bytes past the head and a stale temporary
 # file; 'fsck --repair' by a.
 setup_repair() {
-	local seg
+	local seg rc
 	fresh_cluster
 	node_cohort b append r1 >/dev/null && node_cohort b append r2 >/dev/null &&
 		node_cohort b append r3 >/dev/null || tap_bail "repair setup"
 	seg=$(ls "$SHARED/root/journal"/* | grep -v head | sort | tail -n 1)
 	head -c 300 /dev/urandom >>"$seg"
 	echo half >"$SHARED/root/journal/.head.tmp.x.1.abc"
-	node_cohort b fsck --grace 0 >/dev/null 2>&1
-	[ $? -eq 4 ] || tap_bail "repair setup: fsck finds the damage"
+	node_cohort b fsck --grace 0 >"$W/fsck.setup" 2>&1
+	rc=$?
+	[ $rc -eq 4 ] || tap_bail "repair setup: fsck finds the damage" \
+		"exit $rc" "$(cat "$W/fsck.setup")" "$(ls -la "$SHARED/root/journal")"
 }
 run_repair() {
 	node_cohort a fsck --repair --grace 0

@@ -26,10 +26,7 @@ need_prog "$COHORT" "the cohort tool"
 command -v jq >/dev/null 2>&1 ||
 	tap_bail "jq is installed (the cluster tests read JSON output with it)"
 cluster_setup 2
-# A copy of the tool: a rebuild of the tree while the test runs must not
-# swap the program under it.
-mkdir -p "$T/bin" && cp "$COHORT" "$T/bin/cohort" || tap_bail "copy '$COHORT'"
-COHORT=$T/bin/cohort
+tool_copy
 W=$T/work
 
 # doctor NAME DIR ARGS...: run 'cohort --root DIR ARGS... doctor' with

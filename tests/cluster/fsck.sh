@@ -54,10 +54,7 @@ command -v jq >/dev/null 2>&1 ||
 command -v zip >/dev/null 2>&1 ||
 	tap_bail "zip is installed (the fsck test builds its packages with it)"
 cluster_setup 3
-# A copy of the tool: a rebuild of the tree while the test runs must not
-# swap the program under it.
-mkdir -p "$T/bin" && cp "$COHORT" "$T/bin/cohort" || tap_bail "copy '$COHORT'"
-COHORT=$T/bin/cohort
+tool_copy
 node_bind a 1
 node_bind b 2
 node_bind c 3

@@ -35,8 +35,7 @@ command -v zip >/dev/null 2>&1 ||
 	tap_bail "zip is installed (this test builds its packages with it)"
 command -v tar >/dev/null 2>&1 || tap_bail "tar is installed"
 cluster_setup 1
-mkdir -p "$T/bin" && cp "$COHORT" "$T/bin/cohort" || tap_bail "copy '$COHORT'"
-COHORT=$T/bin/cohort
+tool_copy
 node_bind a 1
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86"

@@ -40,9 +40,7 @@ need_prog "$COHORT" "the cohort tool"
 command -v jq >/dev/null 2>&1 ||
 	tap_bail "jq is installed (the cluster tests read JSON output with it)"
 cluster_setup 3
-# A copy of the tool: a rebuild while the test runs must not swap it.
-mkdir -p "$T/bin" && cp "$COHORT" "$T/bin/cohort" || tap_bail "copy '$COHORT'"
-COHORT=$T/bin/cohort
+tool_copy
 node_bind a 1
 node_bind b 2
 node_bind c 3

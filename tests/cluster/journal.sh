@@ -17,7 +17,8 @@
 # 3. A hook that fails on one record ('sync --exec'): exit 1, the node's
 #    revision stays at the record before, a second sync fails on the same
 #    record without running the hook on anything else, and once the hook
-#    is cured sync resumes at exactly that record.
+#    is cured sync resumes at exactly that record.  A hook that outlives a
+#    killed sync still reads the whole record (COHORT_SIZE: its length).
 # 4. 'watch' on view b sees a commit made on view a within the poll
 #    interval (--poll-ms 200) plus slack, in order; the same on views with
 #    attr_timeout=2,entry_timeout=2 (stale attribute caches); and on the same
@@ -41,10 +42,7 @@ need_prog "$COHORT" "the cohort tool"
 command -v jq >/dev/null 2>&1 ||
 	tap_bail "jq is installed (the cluster tests read JSON output with it)"
 cluster_setup 3
-# A copy of the tool: a rebuild of the tree while the test runs must not
-# swap the program under it.
-mkdir -p "$T/bin" && cp "$COHORT" "$T/bin/cohort" || tap_bail "copy '$COHORT'"
-COHORT=$T/bin/cohort
+tool_copy
 node_bind a 1
 node_bind b 2
 node_bind c 3
@@ -423,6 +421,27 @@ $((base + 5)) data a h-5"
 		tap_fail "hook: once cured, sync resumes at exactly the failed record" \
 			"exit $rc: $(cat "$dir/err3")" "got:" "$got" "want:" "$want"
 	fi
+
+	# A sync killed while its (slow) hook has not read the record yet:
+	# the hook, in its own process group, outlives it and must still read
+	# the whole record, and COHORT_SIZE says how long it is.
+	head -c 300000 /dev/urandom | base64 -w0 >"$dir/big"
+	node_cohort a append - <"$dir/big" >/dev/null || tap_fail "hook: big append"
+	node_cohort b sync --exec 'sleep 1; cat >"'$dir'/big.got"; echo "$COHORT_SIZE" >"'$dir'/big.size"' \
+		>/dev/null 2>&1 &
+	local sp=$!
+	sleep 0.3
+	kill -KILL "$sp" 2>/dev/null
+	wait "$sp" 2>/dev/null
+	wait_for 10 test -s "$dir/big.size"
+	if cmp -s "$dir/big" "$dir/big.got" &&
+		[ "$(cat "$dir/big.size")" = "$(wc -c <"$dir/big")" ]; then
+		tap_ok "hook: a hook that outlives its killed sync reads the whole record (COHORT_SIZE $(cat "$dir/big.size"))"
+	else
+		tap_fail "hook: a hook that outlives its killed sync reads the whole record" \
+			"got $(wc -c <"$dir/big.got" 2>/dev/null) bytes, COHORT_SIZE '$(cat "$dir/big.size" 2>/dev/null)', want $(wc -c <"$dir/big")"
+	fi
+	node_cohort b sync >/dev/null
 }
 
 # ---- 4. watch latency ------------------------------------------------------

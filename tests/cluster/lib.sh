@@ -13,6 +13,7 @@
 #	node_cohort a init                $COHORT --root $V1/root --node a
 #	                                  --state $T/state/root/a init
 #	node_lockcounter a ARGS...        the same for tests/helpers/lockcounter
+#	tool_copy                         run a private copy of $COHORT
 #	use_root NAME                     work on shared/NAME instead of root
 #	write_conf 'TEXT'                 ROOT/cohort.conf via the shared folder
 #	bg_start some command             a background process killed at exit
@@ -336,6 +337,14 @@ write_conf() {
 	mkdir -p "$ROOT_SHARED"
 	printf '%b' "$1" >"$ROOT_SHARED/cohort.conf.tmp" &&
 		mv -f "$ROOT_SHARED/cohort.conf.tmp" "$ROOT_SHARED/cohort.conf"
+}
+
+# tool_copy: run a private copy of the tool ($T/bin/cohort), so that a
+# rebuild of the tree while the test runs does not swap the program under it.
+tool_copy() {
+	mkdir -p "$T/bin" && cp "$COHORT" "$T/bin/cohort" ||
+		tap_bail "copy '$COHORT'"
+	COHORT=$T/bin/cohort
 }
 
 # need_prog PATH DESC: "not ok" and exit when a built program is missing.

@@ -52,10 +52,7 @@ cluster_setup 3
 # cleanup: continue it first.
 STOPPED_VIEW_PID=""
 trap 'rc=$?; [ -n "$STOPPED_VIEW_PID" ] && kill -CONT "$STOPPED_VIEW_PID"; (exit $rc); cluster_cleanup' EXIT
-# A copy of the tool: a rebuild of the tree while the test runs must not
-# swap the program under it.
-mkdir -p "$T/bin" && cp "$COHORT" "$T/bin/cohort" || tap_bail "copy '$COHORT'"
-COHORT=$T/bin/cohort
+tool_copy
 node_bind a 1
 node_bind b 2
 node_bind c 3

@@ -62,8 +62,7 @@ need_prog "$COHORT" "the cohort tool"
 command -v zip >/dev/null 2>&1 ||
 	tap_bail "zip is installed (the test builds its packages with it)"
 cluster_setup 2
-mkdir -p "$T/bin" && cp "$COHORT" "$T/bin/cohort" || tap_bail "copy '$COHORT'"
-COHORT=$T/bin/cohort
+tool_copy
 node_bind a 1
 node_bind b 2
 

@@ -140,6 +140,18 @@ static size_t edit(char *out, size_t size, const char *text, size_t len,
 	return len - fl + tl;
 }
 
+/* Corpus file 'name': 'text' as edit() changes it, with its sum made right
+ * again (resum()). */
+static void put_edited(const char *name, const char *text, size_t len,
+		       const char *from, const char *to)
+{
+	char t[1 << 14];
+	size_t n = edit(t, sizeof(t), text, len, from, to);
+
+	resum(t, n, 0);
+	put(name, t, n);
+}
+
 /* A lease in lease_format()'s layout with 'body' before its sum. */
 static void lease_text(char out[LEASE_SIZE + 1], const char *body)
 {
@@ -292,36 +304,23 @@ static void index_seeds(void)
 	put("index/bad-sum", t, na);
 	n = edit(t, sizeof(t), all, na, "\nsum ", "\nsun ");
 	put("index/no-sum", t, n);
-	n = edit(t, sizeof(t), all, na, "\"ext\":\"", "\"ext\":\"../");
-	resum(t, n, 0);
-	put("index/bad-entry", t, n);
+	put_edited("index/bad-entry", all, na, "\"ext\":\"", "\"ext\":\"../");
 
 	/* Right sums over text snapshot_write() never writes (regressions). */
-	n = edit(t, sizeof(t), one, n1, "}\n", "} trailing\n");
-	resum(t, n, 0);
-	put("index/entry-trailing-bytes", t, n);
-	n = edit(t, sizeof(t), one, n1, "}\n", "}{\"id\":\"x\"}\n");
-	resum(t, n, 0);
-	put("index/entry-two-objects", t, n);
-	n = edit(t, sizeof(t), one, n1, "\"deps\":[", "\"deps\":[\"../x\",");
-	resum(t, n, 0);
-	put("index/dep-invalid", t, n);
-	n = edit(t, sizeof(t), one, n1, "\"deps\":[", "\"deps\":[7,");
-	resum(t, n, 0);
-	put("index/dep-not-a-string", t, n);
+	put_edited("index/entry-trailing-bytes", one, n1, "}\n", "} trailing\n");
+	put_edited("index/entry-two-objects", one, n1, "}\n",
+		   "}{\"id\":\"x\"}\n");
+	put_edited("index/dep-invalid", one, n1, "\"deps\":[",
+		   "\"deps\":[\"../x\",");
+	put_edited("index/dep-not-a-string", one, n1, "\"deps\":[",
+		   "\"deps\":[7,");
 	n = edit(u, sizeof(u), one, n1, "\"id\":\"", "\"id\":\"x\\u0000");
-	n = edit(t, sizeof(t), u, n, "\"version\":\"", "\"version\":\"1\\u0000");
-	resum(t, n, 0);
-	put("index/nul-in-names", t, n);
-	n = edit(t, sizeof(t), one, n1, "\"size\":", "\"size\":\"12x\",\"s\":");
-	resum(t, n, 0);
-	put("index/size-a-string", t, n);
-	n = edit(t, sizeof(t), one, n1, "\nrev ", "\nrev -");
-	resum(t, n, 0);
-	put("index/rev-negative", t, n);
-	n = edit(t, sizeof(t), one, n1, "\n{", "junk\n{");
-	resum(t, n, 0);
-	put("index/rev-junk", t, n);
+	put_edited("index/nul-in-names", u, n, "\"version\":\"",
+		   "\"version\":\"1\\u0000");
+	put_edited("index/size-a-string", one, n1, "\"size\":",
+		   "\"size\":\"12x\",\"s\":");
+	put_edited("index/rev-negative", one, n1, "\nrev ", "\nrev -");
+	put_edited("index/rev-junk", one, n1, "\n{", "junk\n{");
 	memcpy(t, one, n1 + 1);
 	n = edit(u, sizeof(u), t, n1, "\nsum ", "\nsum 0x");
 	put("index/sum-0x", u, n);
