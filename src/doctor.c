@@ -446,6 +446,9 @@ int cohort_doctor_run(const char *root, const cohort_doctor_options *o,
 		return rc;
 	if (!S_ISDIR(st.mode))
 		return cohort__error(COHORT_EINVAL, "'%s' is not a folder", root);
+	/* Its probes below the root follow no planted link (see os.h). */
+	if ((rc = cohort__os_confine(root)))
+		return rc;
 	snprintf(node, sizeof(node), "%s", o->node ? o->node : cohort__os_host());
 	{
 		char why[96];

@@ -34,6 +34,7 @@
 #include "cohort/snapshot.h"
 #include "cohort/store.h"
 #include "journal_format.h"
+#include "lock_int.h"
 #include "os/os.h"
 #include "store_int.h"
 
@@ -74,6 +75,7 @@ struct seg {
 	uint64_t size;
 	uint64_t first;
 	int state; /* 1 header ok, 0 bad header, -1 missing, -2 unreadable */
+	int eno;   /* -2: the errno */
 	char err[256];
 };
 
@@ -101,6 +103,9 @@ struct fsck {
 	int repair;
 	/* the file server's clock */
 	int64_t now_ns;
+	/* the first error that says the root's mount is gone, and its text */
+	int cut_errno;
+	char cut_msg[512];
 	int64_t stale_ms;
 	int64_t grace_ms;
 	int settled;
@@ -143,6 +148,7 @@ struct fsck {
 
 static struct file *file_find(struct fsck *f, const char *rel);
 
+static int note_cutoff_msg(struct fsck *f, int e, const char *msg);
 static void report(struct fsck *f, const char *kind, const char *rel,
 		   int repaired, uint64_t rev, int64_t off, const char *moved,
 		   const char *fmt, ...) COHORT__PRINTF(8, 9);
@@ -155,9 +161,25 @@ static void report(struct fsck *f, const char *kind, const char *rel,
 	char detail[1024];
 	va_list ap;
 
+	/* Once the mount is gone nothing read says anything about the root:
+	 * the run ends with an operational error, not with problems. */
+	if (f->cut_errno)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	/* Backstop for the checks that pass on a failed call's message, not
+	 * its errno: the OS layer ends every message with strerror(). */
+	{
+		static const int cut[] = { ENOTCONN, ENODEV, EHOSTDOWN,
+					   EHOSTUNREACH, ETIMEDOUT };
+		size_t k;
+
+		for (k = 0; k < sizeof(cut) / sizeof(cut[0]); k++)
+			if (strstr(detail, strerror(cut[k])) &&
+			    note_cutoff_msg(f, cut[k], detail))
+				return;
+	}
 	p.kind = kind;
 	p.path = rel;
 	p.detail = detail;
@@ -209,6 +231,49 @@ static const char *why_failed(char *buf, size_t size)
 	snprintf(buf, size, "%s", cohort_error_last());
 	cohort__error_clear();
 	return buf;
+}
+
+/*
+ * A lost mount (ENOTCONN, ENODEV, EHOSTDOWN, ...) is no answer about the
+ * file asked for: fsck cannot run, and reports nothing it read after it.
+ * EIO and ESTALE are answers about one file: it is unreadable.  ENOENT
+ * alone means missing.
+ */
+static int mount_gone(int e)
+{
+	return cohort__os_errno_is_cutoff(e) && e != EIO && e != ESTALE;
+}
+
+/* 1 (and the error remembered, the thread's message cleared) if 'e', the
+ * errno of the call that failed, says the mount is gone; 'msg' is that
+ * call's message (NULL: the thread's). */
+static int note_cutoff_msg(struct fsck *f, int e, const char *msg)
+{
+	if (!mount_gone(e))
+		return 0;
+	if (!msg)
+		msg = cohort_error_last();
+	if (!f->cut_errno) {
+		f->cut_errno = e;
+		snprintf(f->cut_msg, sizeof(f->cut_msg), "%s",
+			 msg[0] ? msg : strerror(e));
+	}
+	cohort__error_clear();
+	return 1;
+}
+
+static int note_cutoff(struct fsck *f, int e)
+{
+	return note_cutoff_msg(f, e, NULL);
+}
+
+/* The operational error once the mount is gone, else 0. */
+static int cutoff_rc(const struct fsck *f)
+{
+	if (!f->cut_errno)
+		return 0;
+	return cohort__error_sys(COHORT_ERROR, f->cut_errno,
+				 "%s: the root's mount is gone", f->cut_msg);
 }
 
 /* ---- paths and the file list -------------------------------------------- */
@@ -335,6 +400,11 @@ static int walk(struct fsck *f)
 			rc = cohort__os_open(&fd, path,
 					     O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
 		if (rc) {
+			if (note_cutoff(f, errno)) {
+				rc = cutoff_rc(f);
+				free(rel);
+				goto out;
+			}
 			if (!rel[0]) {
 				free(rel);
 				goto out;
@@ -383,6 +453,10 @@ static int walk(struct fsck *f)
 			if (rc) {
 				int e = errno;
 
+				if (note_cutoff(f, e)) {
+					rc = cutoff_rc(f);
+					break;
+				}
 				cohort__error_clear();
 				if ((rc = add_file(f, crel, NULL, e)))
 					break;
@@ -681,6 +755,8 @@ static void check_identity(struct fsck *f)
 		return;
 	}
 	rc = cohort__os_read_file(&text, &len, path, 4096);
+	if (rc && note_cutoff(f, errno))
+		return;
 	if (rc) {
 		REPORT(f, "identity", "cohort.id", 0, "cannot be read: %s",
 		       why_failed(msg, sizeof(msg)));
@@ -712,13 +788,24 @@ static void check_layout(struct fsck *f)
 
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		struct cohort__stat st;
-		int rc, fixed = 0;
+		int rc, e, fixed = 0;
 
 		if (abs_path(f, path, sizeof(path), dirs[i]))
 			continue;
 		rc = cohort__os_stat(&st, path, 1);
+		e = errno;
 		if (rc == 0 && S_ISDIR(st.mode))
 			continue;
+		if (rc && rc != COHORT_ENOTFOUND) {
+			/* Not known to be missing: never "created". */
+			if (note_cutoff(f, e))
+				return;
+			REPORT(f, "unreadable", dirs[i], 0,
+			       "folder is unreadable%s: %s",
+			       e == EIO || e == ESTALE ? " (I/O error)" : "",
+			       why_failed(msg, sizeof(msg)));
+			continue;
+		}
 		cohort__error_clear();
 		if (rc == 0) {
 			REPORT(f, "layout", dirs[i], 0,
@@ -739,36 +826,8 @@ static void check_layout(struct fsck *f)
 
 /* ---- locks --------------------------------------------------------------- */
 
-struct lease {
-	int valid;
-	char node[COHORT_NODE_ID_MAX + 1];
-	char host[256];
-	char boot[40];
-	long pid;
-};
-
-/* The lease format of lock.c: "cohort-lease 1", node, host, boot, pid,
- * nonce, count, then "sum" (XXH3-64 of the text before it). */
-static void lease_parse(struct lease *v, const char *text, size_t len)
-{
-	char sum[24], pid[24], nonce[40];
-	const char *s;
-
-	memset(v, 0, sizeof(*v));
-	if (len < 16 || strncmp(text, "cohort-lease 1\n", 15))
-		return;
-	s = strstr(text, "sum ");
-	if (!s || cohort__kv_get(s, "sum", sum, sizeof(sum)) ||
-	    strtoull(sum, NULL, 16) != XXH3_64bits(text, (size_t)(s - text)) ||
-	    cohort__kv_get(text, "node", v->node, sizeof(v->node)) ||
-	    cohort__kv_get(text, "host", v->host, sizeof(v->host)) ||
-	    cohort__kv_get(text, "boot", v->boot, sizeof(v->boot)) ||
-	    cohort__kv_get(text, "pid", pid, sizeof(pid)) ||
-	    cohort__kv_get(text, "nonce", nonce, sizeof(nonce)))
-		return;
-	v->pid = strtol(pid, NULL, 10);
-	v->valid = 1;
-}
+/* Leases are parsed by lock.c's own parser (cohort__lease_parse), so fsck
+ * and the lock protocol judge a lease the same way. */
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -802,7 +861,7 @@ static int check_locks(struct fsck *f)
 		if (ends_with(name, ".lease")) {
 			char path[PATH_MAX], *text = NULL;
 			struct stale_lease *sl, *g;
-			struct lease v;
+			struct cohort__lease_view v;
 			size_t len, nl = strlen(name) - 6;
 			int dead_here, old;
 
@@ -813,7 +872,7 @@ static int check_locks(struct fsck *f)
 				continue; /* released meanwhile, or unreadable:
 					     the generic check says which */
 			}
-			lease_parse(&v, text, len);
+			cohort__lease_parse(&v, text, len);
 			dead_here = v.valid && !strcmp(v.host, cohort__os_host()) &&
 				    !strcmp(v.boot, cohort__os_boot_id()) &&
 				    !cohort__os_pid_alive(v.pid);
@@ -1629,6 +1688,7 @@ again:
 		rc = open_seg(f, s->no, 0, &fd, path, sizeof(path));
 		if (rc) {
 			s->state = rc == COHORT_ENOTFOUND ? -1 : -2;
+			s->eno = errno;
 			snprintf(s->err, sizeof(s->err), "%s", cohort_error_last());
 			cohort__error_clear();
 			rc = 0;
@@ -1637,6 +1697,7 @@ again:
 		rc = cohort__os_fstat(&st, fd, path);
 		if (!rc)
 			rc = cohort__os_pread_full(fd, hdr, JSEG_HDR, 0, &got, path);
+		s->eno = errno;
 		cohort__os_close_quiet(fd);
 		if (rc) {
 			s->state = -2;
@@ -1694,8 +1755,11 @@ again:
 				       (unsigned long long)s->no,
 				       (unsigned long long)f->h.tail_seg,
 				       (unsigned long long)f->h.seg);
-			else if (s->state == -2)
-				REPORT(f, "unreadable", rel, 0, "%s", s->err);
+			else if (s->state == -2) {
+				if (!note_cutoff_msg(f, s->eno, s->err))
+					REPORT(f, "unreadable", rel, 0, "%s",
+					       s->err);
+			}
 			else
 				REPORT(f, "journal.segment-header", rel, 0,
 				       "segment header is damaged (%llu bytes): its "
@@ -1710,8 +1774,13 @@ again:
 			    segs[k + 1].first - 1 : UINT64_MAX;
 		if ((rc = open_seg(f, s->no, 0, &fd, path, sizeof(path)))) {
 			struct cohort__head h2;
+			int e = errno;
 
 			f->chain_ok = f->jix_ok = 0;
+			if (rc != COHORT_ENOTFOUND && note_cutoff(f, e)) {
+				rc = 0;
+				continue;
+			}
 			if (rc == COHORT_ENOTFOUND && !f->repair &&
 			    read_head(f, &h2, err, sizeof(err)) == 0 &&
 			    h2.tail_seg > s->no) {
@@ -1738,7 +1807,7 @@ again:
 		}
 		{
 			uint64_t start = JSEG_HDR, srev = s->first, at, nrev;
-			int lost = 0;
+			int lost = 0, e;
 
 			for (;;) {
 				char b[64], lostmsg[256];
@@ -1783,7 +1852,12 @@ again:
 				start = at;
 				srev = nrev;
 			}
+			e = errno;
 			cohort__os_close_quiet(fd);
+			if (rc && note_cutoff(f, e)) {
+				rc = 0;
+				continue;
+			}
 			if (rc) {
 				REPORT(f, "unreadable", rel, 0, "%s",
 				       why_failed(msg, sizeof(msg)));
@@ -1870,8 +1944,9 @@ again:
 			       "the head (revision %llu) sits inside a commit in %s",
 			       (unsigned long long)f->h.rev, rel);
 		} else if (s->size > f->h.off && (rc = check_tail(f))) {
-			REPORT(f, "unreadable", rel, 0, "%s",
-			       why_failed(msg, sizeof(msg)));
+			if (!note_cutoff(f, errno))
+				REPORT(f, "unreadable", rel, 0, "%s",
+				       why_failed(msg, sizeof(msg)));
 			rc = 0;
 		}
 	}
@@ -2555,28 +2630,35 @@ static void check_files(struct fsck *f)
 		struct file *fl = &f->files[i];
 		char path[PATH_MAX], msg[512], moved[PATH_MAX], byte;
 		size_t got;
-		int fd, rc;
+		int fd, rc, e;
 
 		if ((i & 255) == 0)
 			progress(f, "files", i, f->nfiles, 0);
 		if (fl->flags & (F_REPORTED | F_MOVED | F_DONE))
 			continue;
 		if (fl->flags & F_STATERR) {
-			REPORT(f, "unreadable", fl->rel, 0, "cannot stat: %s",
-			       strerror(fl->err));
+			if (note_cutoff(f, fl->err))
+				return;
+			REPORT(f, "unreadable", fl->rel, 0, "cannot stat%s: %s",
+			       fl->err == EIO || fl->err == ESTALE ?
+			       " (I/O error)" : "", strerror(fl->err));
 			continue;
 		}
 		if (abs_path(f, path, sizeof(path), fl->rel))
 			continue;
 		rc = cohort__os_open(&fd, path, O_RDONLY | O_NOFOLLOW, 0);
+		e = errno;
 		if (!rc) {
 			rc = cohort__os_pread_full(fd, &byte, 1, 0, &got, path);
+			e = errno;
 			cohort__os_close_quiet(fd);
 		}
 		if (rc == COHORT_ENOTFOUND) {
 			cohort__error_clear();
 			continue;
 		}
+		if (rc && note_cutoff(f, e))
+			return;
 		if (rc) {
 			REPORT(f, "unreadable", fl->rel, 0, "%s",
 			       why_failed(msg, sizeof(msg)));
@@ -2642,7 +2724,7 @@ int cohort_fsck(cohort_fsck_summary *out, cohort_cluster *c,
 	check_identity(&f);
 	check_layout(&f);
 	server_clock(&f);
-	if ((rc = walk(&f)) || (rc = check_locks(&f)))
+	if ((rc = cutoff_rc(&f)) || (rc = walk(&f)) || (rc = check_locks(&f)))
 		goto out;
 	if (f.repair) {
 		/* The order every writer uses: store, then journal.  A stale
@@ -2654,13 +2736,15 @@ int cohort_fsck(cohort_fsck_summary *out, cohort_cluster *c,
 		}
 	}
 	repair_leases(&f);
-	if ((rc = check_journal(&f)))
+	if ((rc = cutoff_rc(&f)) || (rc = check_journal(&f)) ||
+	    (rc = cutoff_rc(&f)))
 		goto out;
 	check_nodes(&f);
 	check_temps(&f);
 	check_store(&f);
 	check_app_snapshot(&f);
 	check_files(&f);
+	rc = cutoff_rc(&f);
 out:
 	if (rc) /* cleanup below must not lose the message */
 		snprintf(saved, sizeof(saved), "%s", cohort_error_last());

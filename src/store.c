@@ -1234,6 +1234,45 @@ static int manifest_write(const char *path, const struct placed *v, size_t n,
 	return rc;
 }
 
+/*
+ * Remove from DIR the temp files this node's killed materializations left
+ * (".NAME.tmp.NODE.PID.RANDOM" with NODE ours and PID no longer running
+ * on this host).  Another node's, or a running process's, stay.
+ */
+static void sweep_dead_temps(const char *dir, const char *node)
+{
+	char mark[COHORT_NODE_ID_MAX + 8], path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (!node)
+		return;
+	snprintf(mark, sizeof(mark), ".tmp.%s.", node);
+	d = cohort__os_opendir(dir);
+	if (!d) {
+		cohort__error_clear();
+		return;
+	}
+	while ((de = readdir(d))) {
+		const char *at = strstr(de->d_name, mark);
+		char *end;
+		long pid;
+
+		if (!cohort__os_is_temp_name(de->d_name) || !at)
+			continue;
+		errno = 0;
+		pid = strtol(at + strlen(mark), &end, 10);
+		if (errno || pid <= 0 || *end != '.' || pid == (long)getpid() ||
+		    cohort__os_pid_alive(pid))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) <
+		    (int)sizeof(path))
+			(void)cohort__os_unlink(path);
+	}
+	closedir(d);
+	cohort__error_clear();
+}
+
 int cohort_store_materialize(cohort_store *s, const char *dir, const char *ns,
 			     cohort_materialize_stats *stats)
 {
@@ -1254,6 +1293,7 @@ int cohort_store_materialize(cohort_store *s, const char *dir, const char *ns,
 	if ((rc = cohort__os_mkdir_p(dir, 0755)) ||
 	    (rc = manifest_load(&old, &nold, mpath)))
 		goto out;
+	sweep_dead_temps(dir, s->c->node);
 	w = calloc(npk + 1, sizeof(*w));
 	now = calloc(npk + nold + 1, sizeof(*now));
 	if (!w || !now) {

@@ -1189,6 +1189,196 @@ START_TEST(test_unreadable_file)
 }
 END_TEST
 
+/* ---- I/O errors and a lost mount ----------------------------------------- */
+
+/* Run fsck without asserting success. */
+static struct run *fsck_try(int flags)
+{
+	static struct run r;
+	cohort_fsck_options o = COHORT_FSCK_OPTIONS_INIT;
+
+	memset(&r, 0, sizeof(r));
+	o.repair = flags & 1;
+	r.rc = cohort_fsck(&r.sum, c, &o, on_problem, &r);
+	ck_assert_uint_eq(r.sum.problems, r.n);
+	return &r;
+}
+
+/* stat of 'fail_path' (and open, if 'fail_opens') fails with 'fail_errno'. */
+static char fail_path[PATH_MAX + 64];
+static int fail_errno, fail_opens;
+
+static int failing_statx(int dirfd, const char *path, int flags,
+			 unsigned int mask, struct statx *st)
+{
+	if (!strcmp(path, fail_path)) {
+		errno = fail_errno;
+		return -1;
+	}
+	return cohort__sys_default.statx(dirfd, path, flags, mask, st);
+}
+
+static int failing_open(const char *path, int flags, mode_t mode)
+{
+	if (fail_opens && !strcmp(path, fail_path)) {
+		errno = fail_errno;
+		return -1;
+	}
+	return cohort__sys_default.open(path, flags, mode);
+}
+
+/* Any problem whose detail holds 'needle'? */
+static const struct prob *detail_has(const struct run *r, const char *needle)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (strstr(r->v[i].detail, needle))
+			return &r->v[i];
+	return NULL;
+}
+
+/*
+ * A folder whose stat fails with EIO is unreadable, not missing (and repair
+ * does not create it again); with ESTALE the same.  ENOENT alone means
+ * missing.
+ */
+START_TEST(test_layout_stat_eio_is_unreadable)
+{
+	static const int errs[] = { EIO, ESTALE };
+	const struct prob *p;
+	struct run *r;
+	size_t k;
+
+	append_str("x");
+	for (k = 0; k < N(errs); k++) {
+		snprintf(fail_path, sizeof(fail_path), "%s", at("locks"));
+		fail_errno = errs[k];
+		fail_opens = 0;
+		cohort__sys.statx = failing_statx;
+		r = fsck_try(k ? 1 : 0);
+		cohort__sys = cohort__sys_default;
+		ck_assert_msg(r->rc == 0, "fsck: %s", cohort_error_last());
+		ck_assert_msg(!find(r, "layout", "locks"), "stat %s of 'locks' "
+			      "reported as a layout problem: %s",
+			      strerror(errs[k]),
+			      find(r, "layout", "locks")->detail);
+		p = expect(r, "unreadable", "locks", 0);
+		ck_assert_msg(strstr(p->detail, "I/O error") &&
+			      strstr(p->detail, strerror(errs[k])),
+			      "detail: %s", p->detail);
+		ck_assert_msg(!strstr(p->detail, "missing"), "detail: %s",
+			      p->detail);
+	}
+	expect_clean();
+	/* Truly missing: "missing", and repair creates it. */
+	ck_assert_int_eq(rmdir(at("locks")) == 0 || errno == ENOTEMPTY, 1);
+	if (!exists(at("locks"))) {
+		r = fsck_run(0, -1);
+		p = expect(r, "layout", "locks", 0);
+		ck_assert_ptr_nonnull(strstr(p->detail, "missing"));
+	}
+}
+END_TEST
+
+/* A lost mount (ENOTCONN, ENODEV, EHOSTDOWN) on a stat or an open: fsck
+ * could not run (an error, exit 8), it reports no damage. */
+START_TEST(test_lost_mount_is_an_error)
+{
+	static const int errs[] = { ENOTCONN, ENODEV, EHOSTDOWN };
+	static const char *const where[] = { "journal", "cohort.conf",
+					     "journal/head" };
+	struct run *r;
+	size_t k, w;
+
+	append_str("x");
+	write_str(at("cohort.conf"), "[cluster]\n");
+	for (w = 0; w < N(where); w++)
+		for (k = 0; k < N(errs); k++) {
+			snprintf(fail_path, sizeof(fail_path), "%s",
+				 at(where[w]));
+			fail_errno = errs[k];
+			fail_opens = 1;
+			cohort__sys.statx = failing_statx;
+			cohort__sys.open = failing_open;
+			r = fsck_try(0);
+			cohort__sys = cohort__sys_default;
+			if (r->rc == 0)
+				dump(r);
+			ck_assert_msg(r->rc < 0, "fsck with %s on '%s': rc %d, "
+				      "%zu problems", strerror(errs[k]),
+				      where[w], r->rc, r->n);
+			ck_assert_msg(strstr(cohort_error_last(),
+					     "the root's mount is gone") &&
+				      strstr(cohort_error_last(),
+					     strerror(errs[k])),
+				      "message: %s", cohort_error_last());
+			ck_assert_msg(r->n == 0, "%zu problems reported with "
+				      "the mount gone (first: %s %s: %s)", r->n,
+				      r->v[0].kind, r->v[0].path,
+				      r->v[0].detail);
+		}
+	expect_clean();
+}
+END_TEST
+
+/*
+ * The fault injector at each stat and each open in turn: EIO is never
+ * "missing" and never an error of the run; ENOTCONN is never reported as
+ * damage (the run either ends with "the root's mount is gone" or, where
+ * the call was one fsck may skip, finds nothing).
+ */
+static void fault_sweep(enum cohort__os_op op)
+{
+	unsigned long calls, k;
+	struct run *r;
+
+	append_str("x");
+	append_str("y");
+	cohort__os_fault_clear();
+	r = fsck_try(0);
+	ck_assert_int_eq(r->rc, 0);
+	ck_assert_uint_eq(r->n, 0);
+	calls = cohort__os_fault_count(op);
+	ck_assert_uint_gt(calls, 0);
+	for (k = 1; k <= calls; k++) {
+		cohort__os_fault_clear();
+		cohort__os_fault_set(op, k, EIO, 0);
+		r = fsck_try(0);
+		cohort__os_fault_clear();
+		if (r->rc)
+			ck_assert_msg(!strstr(cohort_error_last(), "mount is gone"),
+				      "EIO at %s %lu: %s", cohort__os_op_name(op),
+				      k, cohort_error_last());
+		ck_assert_msg(!detail_has(r, "missing"), "EIO at %s %lu "
+			      "reported as missing: %s", cohort__os_op_name(op),
+			      k, detail_has(r, "missing")->detail);
+
+		cohort__os_fault_clear();
+		cohort__os_fault_set(op, k, ENOTCONN, 0);
+		r = fsck_try(0);
+		cohort__os_fault_clear();
+		if (r->rc == 0 && r->n)
+			dump(r);
+		ck_assert_msg(r->n == 0, "ENOTCONN at %s %lu: rc %d, %zu "
+			      "problems reported", cohort__os_op_name(op), k,
+			      r->rc, r->n);
+	}
+	expect_clean();
+}
+
+START_TEST(test_stat_fault_sweep)
+{
+	fault_sweep(COHORT__OP_STAT);
+}
+END_TEST
+
+START_TEST(test_open_fault_sweep)
+{
+	fault_sweep(COHORT__OP_OPEN);
+}
+END_TEST
+
 /* ---- the store ---------------------------------------------------------- */
 
 START_TEST(test_store_index_damaged)
@@ -1518,6 +1708,10 @@ static Suite *fsck_suite(void)
 	tcase_add_test(tc, test_temp_files);
 	tcase_add_test(tc, test_zero_length_files);
 	tcase_add_test(tc, test_unreadable_file);
+	tcase_add_test(tc, test_layout_stat_eio_is_unreadable);
+	tcase_add_test(tc, test_lost_mount_is_an_error);
+	tcase_add_test(tc, test_stat_fault_sweep);
+	tcase_add_test(tc, test_open_fault_sweep);
 	tcase_add_test(tc, test_many_at_once);
 	suite_add_tcase(s, tc);
 

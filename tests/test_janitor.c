@@ -926,6 +926,60 @@ START_TEST(heartbeat_or_revision_keeps_node)
 }
 END_TEST
 
+/*
+ * A busy node is never retired (found by the soak): its revision file,
+ * written after the janitor read the server's clock, has an mtime in the
+ * janitor's future; a negative age read as "missing", and a node whose
+ * heartbeat was old went.  A stat of its files failing with anything but
+ * ENOENT is no evidence of idleness either.
+ */
+START_TEST(busy_node_with_future_revision_not_retired)
+{
+	struct node *a = node_open("a");
+	cohort_janitor_report r;
+	char hb[PATH_MAX], rv[PATH_MAX];
+	unsigned long stats;
+	int k, rc;
+
+	(void)node_open("b");
+	append_n(a, 2 * PER_SEG);
+	catch_up(a);
+	snprintf(hb, sizeof(hb), "%s/nodes/b/heartbeat", root);
+	snprintf(rv, sizeof(rv), "%s/nodes/b/revision", root);
+	age_file(hb, 2 * 3600);
+	age_file(rv, -2); /* written 2 s after the janitor's clock reading */
+	JANITOR_OK(a, 0, 3600 * 1000, &r);
+	ck_assert_msg(!report_retired(&r, "b"), "busy node 'b' retired: its "
+		      "revision file is newer than the janitor's clock");
+	ck_assert_uint_eq(r.nretired, 0);
+	cohort_janitor_report_free(&r);
+	ck_assert_int_eq(is_retired(a, "b"), 0);
+
+	/* Old heartbeat, fresh revision, each stat in turn failing with EIO:
+	 * the janitor may fail, but b stays. */
+	age_file(rv, 0);
+	cohort__os_fault_clear();
+	JANITOR_OK(a, 1, 3600 * 1000, &r);
+	ck_assert_uint_eq(r.nretired, 0);
+	cohort_janitor_report_free(&r);
+	stats = cohort__os_fault_count(COHORT__OP_STAT);
+	ck_assert_uint_gt(stats, 0);
+	for (k = 1; k <= (int)stats + 2; k++) {
+		age_file(hb, 2 * 3600);
+		age_file(rv, 0);
+		cohort__os_fault_clear();
+		cohort__os_fault_set(COHORT__OP_STAT, (unsigned long)k, EIO, 0);
+		rc = run_janitor(a, 0, 3600 * 1000, &r);
+		cohort__os_fault_clear();
+		ck_assert_msg(!report_retired(&r, "b"), "node 'b' retired after "
+			      "an EIO on stat %d (janitor: %d)", k, rc);
+		cohort_janitor_report_free(&r);
+		ck_assert_msg(is_retired(a, "b") == 0, "node 'b' retired after "
+			      "an EIO on stat %d", k);
+	}
+}
+END_TEST
+
 START_TEST(janitor_node_never_retired)
 {
 	struct node *a = node_open("a"), *b = node_open("b");
@@ -1844,6 +1898,7 @@ static Suite *janitor_suite(void)
 	tcase_add_test(tc, idle_node_retired);
 	tcase_add_test(tc, retire_after_from_config);
 	tcase_add_test(tc, heartbeat_or_revision_keeps_node);
+	tcase_add_test(tc, busy_node_with_future_revision_not_retired);
 	tcase_add_test(tc, janitor_node_never_retired);
 	tcase_add_test(tc, leave_stops_holding_cleanup);
 	tcase_add_test(tc, returning_node_is_behind_and_bootstraps);

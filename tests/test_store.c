@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1198,6 +1200,100 @@ START_TEST(materialize_failed_run_records_what_it_placed)
 END_TEST
 
 /*
+ * Regression (fixed, found by the soak): a materialize stopped after it
+ * placed a file but before its manifest listed it left that file foreign
+ * for good, so an uninstalled plugin stayed in DIR.  Now an intent
+ * manifest names the files first.  Two packages, a materialize stopped at
+ * each rename in turn ('kill': SIGKILL in a child, else the rename fails
+ * with EIO in this process), then one package uninstalled and a clean
+ * materialize: DIR holds exactly the other package and the manifest, and
+ * no temp file (a killed run's are removed by the next: their pid is dead).
+ */
+
+static void interrupted_materialize(int kill_it)
+{
+	const char *a = jar("a.jar", "a", "1", NULL, "a one");
+	const char *b = jar("b.jar", "b", "1", NULL, "b one");
+	cohort_materialize_stats st;
+	unsigned long renames;
+	int n, done = 0;
+
+	ck_assert_int_eq(install_ns(a, NULL), 0);
+	/* How many renames a whole run makes (in a folder of its own). */
+	ck_assert_int_eq(install_ns(b, NULL), 0);
+	cohort__os_fault_clear();
+	MATERIALIZE_OK(at("count"), NULL, &st);
+	renames = cohort__os_fault_count(COHORT__OP_RENAME);
+	ck_assert_uint_ge(renames, 3);
+	for (n = 1; !done && n <= (int)renames + 2; n++) {
+		const char *dir = at("plugins-%d", n);
+		char why[256];
+		int rc;
+
+		if (n > 1)
+			ck_assert_int_eq(install_ns(b, NULL), 0);
+		if (kill_it) {
+			int status = 0;
+			pid_t pid = fork();
+
+			ck_assert_int_ge(pid, 0);
+			if (pid == 0) {
+				cohort__os_fault_clear();
+				cohort__os_fault_set(COHORT__OP_RENAME,
+						     (unsigned long)n,
+						     COHORT__FAULT_KILL, 0);
+				_exit(materialize(dir, NULL, &st) ? 1 : 0);
+			}
+			ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+			ck_assert_msg((WIFSIGNALED(status) &&
+				       WTERMSIG(status) == SIGKILL) ||
+				      (WIFEXITED(status) &&
+				       WEXITSTATUS(status) == 0),
+				      "materialize killed at rename %d: status "
+				      "%d", n, status);
+			done = WIFEXITED(status);
+			snprintf(why, sizeof(why), "killed at rename %d", n);
+		} else {
+			cohort__os_fault_clear();
+			cohort__os_fault_set(COHORT__OP_RENAME, (unsigned long)n,
+					     EIO, 0);
+			rc = materialize(dir, NULL, &st);
+			done = cohort__os_fault_count(COHORT__OP_RENAME) <
+			       (unsigned long)n;
+			cohort__os_fault_clear();
+			ck_assert_int_eq(rc == 0, done);
+			snprintf(why, sizeof(why), "EIO at rename %d", n);
+		}
+		ck_assert_int_eq(cohort_store_uninstall(s, NULL, "b", 0), 0);
+		rc = materialize(dir, NULL, &st);
+		ck_assert_msg(rc == 0, "materialize after %s: %d %s", why, rc,
+			      cohort_error_last());
+		/* Nothing else, temp files included: the killed run's are
+		 * removed by the next run (their pid is dead). */
+		ck_assert_msg(!strcmp(dir_names(dir, 1),
+				      ".cohort-materialized a-1.jar"),
+			      "after %s and 'b' uninstalled, '%s' holds '%s', "
+			      "want '.cohort-materialized a-1.jar'", why, dir,
+			      dir_names(dir, 1));
+		assert_same_file(at("plugins-%d/a-1.jar", n), a);
+	}
+	ck_assert_msg(done, "materialize never finished with %lu renames "
+		      "failed in turn", renames + 2);
+}
+
+START_TEST(materialize_killed_leaves_no_uninstalled_plugin)
+{
+	interrupted_materialize(1);
+}
+END_TEST
+
+START_TEST(materialize_rename_eio_leaves_no_uninstalled_plugin)
+{
+	interrupted_materialize(0);
+}
+END_TEST
+
+/*
  * An install whose content is stored already (its package uninstalled long
  * ago, the blob older than blob_grace) decides to keep that blob under the
  * store lock, which the janitor's cleanup also takes: a janitor run after
@@ -1561,6 +1657,8 @@ static Suite *store_suite(void)
 	tc = tcase_create("regressions");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, materialize_failed_run_records_what_it_placed);
+	tcase_add_test(tc, materialize_killed_leaves_no_uninstalled_plugin);
+	tcase_add_test(tc, materialize_rename_eio_leaves_no_uninstalled_plugin);
 	tcase_add_test(tc, reinstall_races_blob_gc);
 	suite_add_tcase(su, tc);
 	return su;
