@@ -2657,7 +2657,13 @@ static void all_refused(const char *root, const char *via)
 		ck_refused(cohort__os_read_file(&text, &len, f, 100));
 		ck_assert_ptr_null(text);
 	}
-	ck_assert_str_eq(get(x), "x");
+	{
+		char *got = get(x);
+
+		ck_assert_ptr_nonnull(got);
+		ck_assert_str_eq(got, "x");
+		free(got);
+	}
 }
 
 START_TEST(confine_middle_link_refused)
