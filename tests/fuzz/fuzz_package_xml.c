@@ -1,26 +1,7 @@
-/* fuzz_package_xml.c - xar package.xml (cohort__parse_package_xml), on a NUL-terminated copy of the
- * entry's bytes as the package reader hands it over. */
-#include <stdlib.h>
-#include <string.h>
-
-#include "fuzz.h"
-#include "package.h"
+/* fuzz_package_xml.c - package.xml (cohort__parse_package_xml) through fuzz_meta(). */
+#include "fuzz_meta.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cohort__pkg_meta m;
-	char *text = malloc(size + 1);
-
-	if (!text)
-		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
-	memset(&m, 0, sizeof(m));
-	(void)cohort__parse_package_xml(&m, text, size);
-	if (strnlen(m.id, sizeof(m.id)) == sizeof(m.id) ||
-	    strnlen(m.version, sizeof(m.version)) == sizeof(m.version))
-		abort();
-	cohort__pkg_meta_free(&m);
-	free(text);
-	return 0;
+	return fuzz_meta(data, size, cohort__parse_package_xml);
 }
