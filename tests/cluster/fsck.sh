@@ -628,10 +628,7 @@ torture_killer() {
 	while [ ! -e "$dir/stop" ]; do
 		sleep "0.$((RANDOM % 3 + 1))"
 		tag=${tags[$((RANDOM % ${#tags[@]}))]}
-		pid=$(cat "$dir/pid.$tag" 2>/dev/null) || continue
-		[ -n "$pid" ] || continue
-		tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" |
-			grep -qF -- "--root $T/" || continue
+		pid=$(ours_pid "$dir/pid.$tag") || continue
 		kill -KILL "$pid" 2>/dev/null && echo "$pid" >>"$dir/kills"
 	done
 }

@@ -431,20 +431,9 @@ killer() {
 		f=${files[$((RANDOM % ${#files[@]}))]}
 		# Janitors less often than the others.
 		case $f in *janitor*) [ $((RANDOM % 3)) -eq 0 ] || continue ;; esac
-		pid=$(cat "$f" 2>/dev/null) || continue
-		[ -n "$pid" ] || continue
-		tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" |
-			grep -qF -- "--root $T/" || continue
+		pid=$(ours_pid "$f") || continue
 		kill -KILL "$pid" 2>/dev/null && echo "$pid $f" >>"$dir/kills"
 	done
-}
-
-none_alive() {
-	local p
-	for p in "$@"; do
-		kill -0 "$p" 2>/dev/null && return 1
-	done
-	return 0
 }
 
 chaos_test() {

@@ -143,22 +143,9 @@ killer() {
 	while [ ! -e "$dir/stop" ]; do
 		sleep "0.$((RANDOM % 5 * 5 + 5))"
 		tag=${tags[$((RANDOM % ${#tags[@]}))]}
-		pid=$(cat "$dir/pid.$tag" 2>/dev/null) || continue
-		[ -n "$pid" ] || continue
-		# Only our own appends (a pid may have been reused).
-		tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" |
-			grep -qF -- "--root $T/" || continue
+		pid=$(ours_pid "$dir/pid.$tag") || continue
 		kill -KILL "$pid" 2>/dev/null && echo "$pid" >>"$dir/kills"
 	done
-}
-
-# none_alive PID...: true when none of the processes runs any more.
-none_alive() {
-	local p
-	for p in "$@"; do
-		kill -0 "$p" 2>/dev/null && return 1
-	done
-	return 0
 }
 
 stress_test() {

@@ -20,6 +20,8 @@
 #	tap_check "what it checks" cmd... "ok N - ..." or "not ok N - ..."
 #	tap_ok / tap_fail DESC [DETAIL...] / tap_is DESC GOT WANT / tap_bail
 #	wait_for SECONDS cmd...           poll until cmd succeeds
+#	none_alive PID...                 none of the processes runs any more
+#	ours_pid FILE                     the pid in FILE, if it is this test's
 #	view_kill N                       lose view vN's mount (ENOTCONN)
 #	view_unmount N; view_mount N      and bring it back
 #
@@ -158,6 +160,27 @@ wait_for() {
 		sleep 0.05
 	done
 	return 0
+}
+
+# none_alive PID...: true when none of the processes runs any more.
+none_alive() {
+	local p
+	for p in "$@"; do
+		kill -0 "$p" 2>/dev/null && return 1
+	done
+	return 0
+}
+
+# ours_pid FILE: print the pid in FILE if that process is one of this
+# test's (its command line names a folder under $T: a pid may have been
+# reused); fail otherwise.
+ours_pid() {
+	local pid
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	[ -n "$pid" ] || return 1
+	{ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null |
+		grep -qF -- "--root $T/" || return 1
+	echo "$pid"
 }
 
 # Milliseconds on the monotonic-ish wall clock, for durations in a test.

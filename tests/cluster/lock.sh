@@ -93,11 +93,7 @@ killer() {
 	local dir=$1 nslots=$2 pid
 	while [ ! -e "$dir/stop" ]; do
 		sleep "0.0$((RANDOM % 7 + 2))"
-		pid=$(cat "$dir/pid.$((RANDOM % nslots))" 2>/dev/null) || continue
-		[ -n "$pid" ] || continue
-		# Only our own lockcounters (a pid may have been reused).
-		{ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null |
-			grep -qF -- "--root $T/" || continue
+		pid=$(ours_pid "$dir/pid.$((RANDOM % nslots))") || continue
 		kill -KILL "$pid" 2>/dev/null && echo "$pid" >>"$dir/kills"
 	done
 }

@@ -408,9 +408,7 @@ chaos() {
 		[ -e "${files[0]}" ] && [ $((RANDOM % 3)) -ne 0 ] || files=("$P"/watch.*)
 		[ -e "${files[0]}" ] || continue
 		f=${files[$((RANDOM % ${#files[@]}))]}
-		pid=$(cat "$f" 2>/dev/null) || continue
-		[ -n "$pid" ] || continue
-		tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "--root $T/" || continue
+		pid=$(ours_pid "$f") || continue
 		how=process
 		if [[ "$f" == */watch.* ]] && [ $((RANDOM % 4)) -eq 0 ]; then
 			how=tree
@@ -495,11 +493,6 @@ touch "$W/stop"
 for n in $NODES; do
 	[ -e "$P/watch.$n" ] && kill -TERM "$(cat "$P/watch.$n" 2>/dev/null)" 2>/dev/null
 done
-none_alive() {
-	local p
-	for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done
-	return 0
-}
 wait_for 90 none_alive "${WORKER_PIDS[@]}" || note "loops still running 90 s after the stop"
 for p in "${WORKER_PIDS[@]}"; do
 	kill_tree "$p" KILL
