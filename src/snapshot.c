@@ -1,6 +1,7 @@
 /*
  * snapshot.c - the application's snapshot (see cohort/snapshot.h).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,36 @@ int cohort_snapshot_rev(cohort_cluster *c, uint64_t *rev)
 	size_t len;
 	int rc = cohort_snapshot_get(c, &data, &len, rev);
 
+	free(data);
+	return rc;
+}
+
+int cohort_snapshot_load(cohort_cluster *c, cohort_journal *j,
+			 cohort_snapshot_fn fn, void *user, uint64_t *rev)
+{
+	uint64_t srev = 0, tail = 0;
+	void *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = cohort_snapshot_get(c, &data, &len, &srev)))
+		return cohort__error_wrap(rc, "cannot bootstrap");
+	if ((rc = cohort_journal_bounds(j, &tail, NULL)))
+		goto out;
+	if (srev + 1 < tail) {
+		rc = cohort__error(COHORT_ERROR, "cannot bootstrap: the latest "
+				   "snapshot (revision %" PRIu64 ") is older than "
+				   "the oldest retained record (%" PRIu64 ")",
+				   srev, tail);
+		goto out;
+	}
+	if ((rc = fn(data, len, srev, user)))
+		goto out;
+	if ((rc = cohort_journal_set_revision(j, srev)))
+		goto out;
+	if (rev)
+		*rev = srev;
+out:
 	free(data);
 	return rc;
 }

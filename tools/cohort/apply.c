@@ -140,35 +140,23 @@ int apply_result(int rc, struct apply_ctx *a)
 	return 0;
 }
 
+int behind_without_snapshot(void)
+{
+	return fail("%s (run with --exec-snapshot CMD to load the "
+		    "application snapshot, see 'cohort snapshot get')",
+		    cohort_error_last());
+}
+
 /*
- * A node behind the oldest retained record: hand the application's
- * snapshot to CMD on standard input (COHORT_REV is its revision), then set
- * the node's revision to the snapshot's; replay goes on from there.
+ * Hand the application's snapshot to CMD on standard input (COHORT_REV is
+ * its revision, COHORT_TYPE "snapshot").
  */
-int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd)
+int restore_hook(cohort_cluster *c, const char *cmd, const void *data,
+		 size_t len, uint64_t rev)
 {
 	cohort_record r;
-	uint64_t rev = 0, tail = 0;
-	void *data = NULL;
-	size_t len = 0;
 	int rc, status = 0;
 
-	if (!cmd)
-		return fail("%s (run with --exec-snapshot CMD to load the "
-			    "application snapshot, see 'cohort snapshot get')",
-			    cohort_error_last());
-	if ((rc = cohort_snapshot_get(c, &data, &len, &rev)))
-		return fail("cannot bootstrap: %s", cohort_error_last());
-	if ((rc = cohort_journal_bounds(j, &tail, NULL))) {
-		free(data);
-		return fail_lib(rc);
-	}
-	if (rev + 1 < tail) {
-		free(data);
-		return fail("cannot bootstrap: the latest snapshot (revision %"
-			    PRIu64 ") is older than the oldest retained record "
-			    "(%" PRIu64 ")", rev, tail);
-	}
 	memset(&r, 0, sizeof(r));
 	r.rev = rev;
 	r.time_ms = (int64_t)time(NULL) * 1000;
@@ -176,14 +164,43 @@ int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd)
 	r.type = "snapshot";
 	r.data = data;
 	r.len = len;
-	rc = run_hook(cmd, &r, &status);
-	free(data);
-	if (rc)
+	if ((rc = run_hook(cmd, &r, &status)))
 		return rc;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return fail("snapshot hook failed (status %d); node stays behind",
 			    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	if ((rc = cohort_journal_set_revision(j, rev)))
+	return 0;
+}
+
+struct restore_ctx {
+	cohort_cluster *c;
+	const char *cmd;
+};
+
+static int restore_cb(const void *data, size_t len, uint64_t rev, void *arg)
+{
+	struct restore_ctx *x = arg;
+
+	return restore_hook(x->c, x->cmd, data, len, rev);
+}
+
+/*
+ * A node behind the oldest retained record: load the application's
+ * snapshot through CMD, then the node's revision is the snapshot's and
+ * replay goes on from there (cohort_snapshot_load()).
+ */
+int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd)
+{
+	struct restore_ctx x = { c, cmd };
+	uint64_t rev = 0;
+	int rc;
+
+	if (!cmd)
+		return behind_without_snapshot();
+	rc = cohort_snapshot_load(c, j, restore_cb, &x, &rev);
+	if (rc > 0)
+		return rc; /* the hook's failure, said */
+	if (rc)
 		return fail_lib(rc);
 	fprintf(stderr, "cohort: node %s bootstrapped from the application "
 		"snapshot at revision %" PRIu64 "\n", cohort_cluster_node(c), rev);

@@ -113,8 +113,15 @@ int run_hook(const char *cmd, const cohort_record *r, int *status);
 int apply_cb(const cohort_record *r, void *arg);
 /* The exit status for what cohort_journal_apply() returned with apply_cb. */
 int apply_result(int rc, struct apply_ctx *a);
-/* Load the application snapshot through 'cmd' for a node behind the tail. */
+/* Load the application snapshot through 'cmd' for a node behind the tail
+ * (without 'cmd': behind_without_snapshot()); 0, or the exit status. */
 int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd);
+/* Exit 1: the node is behind the tail and no --exec-snapshot was given. */
+int behind_without_snapshot(void);
+/* Run 'cmd' with the snapshot on standard input: 0, or the exit status
+ * after a message. */
+int restore_hook(cohort_cluster *c, const char *cmd, const void *data,
+		 size_t len, uint64_t rev);
 /* SIGINT/SIGTERM handler: sets stop_requested. */
 void on_stop(int sig);
 

@@ -117,21 +117,18 @@ int cmd_leave(int argc, char **argv)
 	return rc;
 }
 
-/* ---- operations: node, run-once ----------------------------------------- */
+/* ---- node --------------------------------------------------------------- */
 
 static void logf_(const char *node, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void logf_(const char *node, const char *fmt, ...)
 {
 	char when[32];
+	struct timespec ts;
 	va_list ap;
 
-	{
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		fmt_time(when, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fmt_time(when, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 	fprintf(stderr, "%s cohort node %s: ", when, node);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -140,205 +137,69 @@ static void logf_(const char *node, const char *fmt, ...)
 	fflush(stderr);
 }
 
-/* The heartbeat runs in its own thread: a hung mount blocks it, and the
- * watchdog (the main loop) sees that no beat finished in time. */
-struct beat {
-	cohort_cluster *c;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stop;
-	int64_t interval_ms;
-	int64_t last_ok;     /* monotonic ms of the last good beat */
-	int64_t started;     /* monotonic ms the beat in progress began, or 0 */
-	int failed;	     /* the last beat failed */
-	char err[512];
-	/* the mode, shared by the main loop and the watchdog */
-	int ro;
-	int64_t timeout_ms;
-	const char *self;
-};
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void *beat_thread(void *arg)
-{
-	struct beat *b = arg;
-
-	pthread_mutex_lock(&b->mu);
-	while (!b->stop) {
-		struct timespec ts;
-		int rc;
-
-		b->started = mono_ms();
-		pthread_mutex_unlock(&b->mu);
-		rc = cohort_node_heartbeat(b->c);
-		pthread_mutex_lock(&b->mu);
-		b->started = 0;
-		b->failed = rc != 0;
-		if (rc)
-			snprintf(b->err, sizeof(b->err), "%s", cohort_error_last());
-		else
-			b->last_ok = mono_ms();
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += b->interval_ms / 1000;
-		ts.tv_nsec += (b->interval_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		if (!b->stop)
-			pthread_cond_timedwait(&b->cv, &b->mu, &ts);
-	}
-	pthread_mutex_unlock(&b->mu);
-	return NULL;
-}
-
-/* Switch to read-only (once) with 'why'; the caller holds b->mu. */
-static void go_readonly_locked(struct beat *b, const char *why)
-{
-	if (b->ro)
-		return;
-	b->ro = 1;
-	(void)cohort_node_set_mode(b->c, 1, why);
-	logf_(b->self, "read-only: %s", why);
-}
-
-static int beat_healthy(struct beat *b, int64_t timeout_ms, char *why,
-			size_t size);
-
-/*
- * The watchdog never touches the root: when the mount hangs, the main
- * loop and the heartbeat thread hang with it, and this thread alone can
- * still turn the node read-only (the mode lives in the local state folder).
- */
-static void *watchdog_thread(void *arg)
-{
-	struct beat *b = arg;
-	char why[600];
-
-	pthread_mutex_lock(&b->mu);
-	while (!b->stop) {
-		struct timespec ts;
-		int64_t step = b->interval_ms / 2 + 1;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += step / 1000;
-		ts.tv_nsec += (step % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
-		if (b->stop)
-			break;
-		pthread_mutex_unlock(&b->mu);
-		if (!beat_healthy(b, b->timeout_ms, why, sizeof(why))) {
-			pthread_mutex_lock(&b->mu);
-			go_readonly_locked(b, why);
-			pthread_mutex_unlock(&b->mu);
-		}
-		pthread_mutex_lock(&b->mu);
-	}
-	pthread_mutex_unlock(&b->mu);
-	return NULL;
-}
-
-/* With b->mu held: did the last beat succeed, recently? */
-static int beat_healthy_locked_ok(struct beat *b, int64_t timeout_ms)
-{
-	return !b->failed && !(b->started && mono_ms() - b->started > timeout_ms) &&
-	       mono_ms() - b->last_ok <= timeout_ms + b->interval_ms;
-}
-
-/* Is the root answering?  Fills 'why' when not. */
-static int beat_healthy(struct beat *b, int64_t timeout_ms, char *why,
-			size_t size)
-{
-	int ok = 1;
-
-	pthread_mutex_lock(&b->mu);
-	if (b->failed) {
-		snprintf(why, size, "the shared root does not answer: %s", b->err);
-		ok = 0;
-	} else if (b->started && mono_ms() - b->started > timeout_ms) {
-		snprintf(why, size, "the shared root does not answer: a heartbeat "
-			 "write has taken over %lld ms", (long long)timeout_ms);
-		ok = 0;
-	} else if (mono_ms() - b->last_ok > timeout_ms + b->interval_ms) {
-		snprintf(why, size, "the shared root does not answer: no heartbeat "
-			 "for %lld ms", (long long)(mono_ms() - b->last_ok));
-		ok = 0;
-	}
-	pthread_mutex_unlock(&b->mu);
-	return ok;
-}
-
-/*
- * Priorities (eXo JCR): the main node is the registered, not retired node
- * with the highest priority (ties: the smallest id).  In static mode the
- * other nodes are read-only while it is stale.
- */
-static int main_node_stale(cohort_cluster *c, char *why, size_t size)
-{
-	cohort_node_info *v = NULL;
-	int64_t stale = cohort_config_get_int(c, "cluster", "stale_after");
-	size_t n = 0, i, best = (size_t)-1;
-	int rc = 0;
-
-	if (strcmp(cohort_config_get(c, "cluster", "priority_mode"), "static"))
-		return 0;
-	if (cohort_node_list(&v, &n, c))
-		return 0; /* the cut-off check speaks for this */
-	for (i = 0; i < n; i++)
-		if (!v[i].retired &&
-		    (best == (size_t)-1 || v[i].priority > v[best].priority))
-			best = i;
-	if (best != (size_t)-1 && strcmp(v[best].id, cohort_cluster_node(c)) &&
-	    (v[best].heartbeat_age_ms < 0 || v[best].heartbeat_age_ms > stale)) {
-		snprintf(why, size, "the main node '%s' (priority %d) is stale "
-			 "(static priority mode)", v[best].id, v[best].priority);
-		rc = 1;
-	}
-	free(v);
-	return rc;
-}
-
+/* What the node runtime's callbacks share (cohort/node.h). */
 struct node_ctx {
 	struct apply_ctx a;
-	int store_changed;
-	uint64_t applied;
+	const char *snap_cmd;
+	cohort_cluster *c;
 };
 
-static int node_apply_cb(const cohort_record *r, void *arg)
-{
-	struct node_ctx *nc = arg;
-	int rc;
+/* The runtime to interrupt on SIGINT and SIGTERM. */
+static cohort_node *running;
 
-	if (!strncmp(r->type, "store.", 6))
-		nc->store_changed = 1;
-	if (stop_requested)
-		return STOPPED;
-	if (!nc->a.p.exec) {
-		nc->applied++;
-		return 0;
-	}
-	if (nc->a.p.skip_own && !strcmp(r->node, nc->a.p.self)) {
-		nc->applied++;
-		return 0;
-	}
-	rc = apply_cb(r, &nc->a);
-	if (!rc) {
-		nc->applied++;
+static void node_on_stop(int sig)
+{
+	on_stop(sig);
+	if (running)
+		cohort_node_interrupt(running);
+}
+
+static int node_apply(const cohort_record *r, void *user)
+{
+	struct node_ctx *nc = user;
+	int rc = apply_cb(r, &nc->a);
+
+	if (rc == COHORT_ERROR)
+		return EXIT_FAIL; /* the hook could not run: said */
+	if (!rc)
 		logf_(nc->a.p.self, "applied revision %" PRIu64 " (%s from %s)",
 		      r->rev, r->type, r->node);
-	}
 	return rc;
+}
+
+static int node_restore(const void *data, size_t len, uint64_t rev,
+			void *user)
+{
+	struct node_ctx *nc = user;
+	int rc = restore_hook(nc->c, nc->snap_cmd, data, len, rev);
+
+	if (!rc)
+		fprintf(stderr, "cohort: node %s bootstrapped from the application "
+			"snapshot at revision %" PRIu64 "\n", nc->a.p.self, rev);
+	return rc;
+}
+
+static void node_materialized(const char *dir, int rc,
+			      const cohort_materialize_stats *ms, void *user)
+{
+	struct node_ctx *nc = user;
+
+	if (rc)
+		logf_(nc->a.p.self, "materialize failed: %s", cohort_error_last());
+	else if (ms->added || ms->updated || ms->removed)
+		logf_(nc->a.p.self, "materialized %s: %lu added, %lu updated, %lu "
+		      "removed, %lu unchanged", dir, ms->added, ms->updated,
+		      ms->removed, ms->unchanged);
+}
+
+static void node_mode(int readonly, const char *reason, void *user)
+{
+	struct node_ctx *nc = user;
+
+	if (readonly)
+		logf_(nc->a.p.self, "read-only: %s", reason);
+	else
+		logf_(nc->a.p.self, "read-write again (%s)", reason);
 }
 
 static const char node_help[] =
@@ -364,199 +225,82 @@ int cmd_node(int argc, char **argv)
 		{ "priority", required_argument, NULL, 'P' },
 		{ "skip-own", no_argument, NULL, 's' },
 		{ "exec-snapshot", required_argument, NULL, 'S' }, { 0, 0, 0, 0 } };
-	cohort_join_options jo = COHORT_JOIN_OPTIONS_INIT;
-	const char *snap_cmd = NULL;
+	cohort_node_options no = COHORT_NODE_OPTIONS_INIT;
 	struct node_ctx nc;
-	struct beat b;
 	cohort_cluster *c = NULL;
-	cohort_journal *j = NULL;
-	cohort_store *st = NULL;
-	const char *mdir = NULL, *ns = NULL, *self;
+	cohort_node *n = NULL;
 	uint64_t poll_ms = 0, prio, rev = 0;
-	int64_t hb_timeout;
-	pthread_t thr, wd;
-	int ch, rc, need_mat = 1, thr_started = 0, wd_started = 0;
-	char why[600] = "", reason[1024];
 	struct sigaction sa;
+	int ch, rc;
 
 	memset(&nc, 0, sizeof(nc));
-	memset(&b, 0, sizeof(b));
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': fputs(node_help, stdout); return 0;
 		case 'e': nc.a.p.exec = optarg; break;
-		case 'm': mdir = optarg; break;
-		case 'N': ns = optarg; break;
-		case 's': nc.a.p.skip_own = 1; break;
-		case 'S': snap_cmd = optarg; break;
+		case 'm': no.materialize = optarg; break;
+		case 'N': no.ns = optarg; break;
+		case 's': no.skip_own = 1; break;
+		case 'S': nc.snap_cmd = optarg; break;
 		case 'p':
 			if (parse_u64(&poll_ms, optarg) || poll_ms < 1 ||
 			    poll_ms > 3600000)
 				return usage_error("node", "--poll-ms takes 1-3600000");
+			no.poll_ms = (int)poll_ms;
 			break;
 		case 'P':
 			if (parse_u64(&prio, optarg) || prio > 100)
 				return usage_error("node", "--priority takes 0-100");
-			jo.priority = (int)prio;
+			no.priority = (int)prio;
 			break;
 		default: return usage_error("node", "bad option");
 		}
 	}
 	if (optind != argc)
 		return usage_error("node", "unexpected argument '%s'", argv[optind]);
-	if ((rc = bad_name("node", COHORT_NAME_NAMESPACE, ns)))
+	if ((rc = bad_name("node", COHORT_NAME_NAMESPACE, no.ns)))
 		return rc;
 	if ((rc = open_cluster(&c, 1)))
 		return rc;
-	self = cohort_cluster_node(c);
-	nc.a.p.self = self;
+	nc.c = c;
+	nc.a.p.self = cohort_cluster_node(c);
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
+	sa.sa_handler = node_on_stop;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	/* Hold the id for as long as we run. */
-	if ((rc = cohort_node_claim(c)) || (rc = cohort_node_join(c, &jo)) ||
-	    (rc = cohort_journal_open(&j, c)) ||
-	    (mdir && (rc = cohort_store_open(&st, c)))) {
+	no.apply = nc.a.p.exec ? node_apply : NULL;
+	no.restore = nc.snap_cmd ? node_restore : NULL;
+	no.materialized = node_materialized;
+	no.mode_changed = node_mode;
+	no.user = &nc;
+	if ((rc = cohort_node_start(&n, c, &no))) {
 		rc = fail_lib(rc);
 		goto out;
 	}
-	if (poll_ms)
-		cohort_journal_set_poll_interval_ms(j, (int)poll_ms);
-	(void)cohort_journal_revision(j, &rev);
-	logf_(self, "joined cluster %s at revision %" PRIu64, cohort_cluster_id(c),
-	      rev);
-	/* A node starts read-write: the mode of a previous run is stale. */
-	(void)cohort_node_set_mode(c, 0, NULL);
-	hb_timeout = cohort_config_get_int(c, "node", "heartbeat_timeout");
-	b.c = c;
-	b.interval_ms = cohort_config_get_int(c, "cluster", "heartbeat_interval");
-	b.last_ok = mono_ms();
-	pthread_mutex_init(&b.mu, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&b.cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
-	b.timeout_ms = hb_timeout;
-	b.self = self;
-	if (pthread_create(&thr, NULL, beat_thread, &b) != 0) {
-		rc = fail("cannot start the heartbeat thread");
-		goto out;
-	}
-	thr_started = 1;
-	if (pthread_create(&wd, NULL, watchdog_thread, &b) != 0) {
-		rc = fail("cannot start the watchdog thread");
-		goto out;
-	}
-	wd_started = 1;
-
-	while (!stop_requested) {
-		int healthy = beat_healthy(&b, hb_timeout, why, sizeof(why));
-		uint64_t before = nc.applied;
-
-		if (healthy) {
-			rc = cohort_journal_apply(j, 1, node_apply_cb, &nc, NULL);
-			if (rc == STOPPED)
-				break;
-			if (rc == HOOK_FAILED) {
-				rc = apply_result(rc, &nc.a);
-				goto out;
-			}
-			if (rc == COHORT_EBEHIND) {
-				if ((rc = bootstrap(c, j, snap_cmd)))
-					goto out;
-				continue;
-			}
-			if (rc == COHORT_ECORRUPT) {
-				rc = fail_lib(rc);
-				goto out;
-			}
-			if (rc) {
-				healthy = 0;
-				snprintf(why, sizeof(why), "the shared root does not "
-					 "answer: %s", cohort_error_last());
-			}
-		}
-		if (healthy && mdir && (need_mat || nc.store_changed)) {
-			cohort_materialize_stats ms;
-
-			nc.store_changed = 0;
-			rc = cohort_store_materialize(st, mdir, ns, &ms);
-			if (rc) {
-				logf_(self, "materialize failed: %s", cohort_error_last());
-				if (rc != COHORT_ECORRUPT) {
-					healthy = 0;
-					snprintf(why, sizeof(why), "the shared root "
-						 "does not answer: %s",
-						 cohort_error_last());
-				}
-			} else {
-				need_mat = 0;
-				if (ms.added || ms.updated || ms.removed)
-					logf_(self, "materialized %s: %lu added, %lu "
-					      "updated, %lu removed, %lu unchanged",
-					      mdir, ms.added, ms.updated, ms.removed,
-					      ms.unchanged);
-			}
-		}
-		if (healthy && main_node_stale(c, why, sizeof(why)))
-			healthy = 0;
-		pthread_mutex_lock(&b.mu);
-		if (!healthy && !b.ro) {
-			go_readonly_locked(&b, why);
-		} else if (healthy && b.ro &&
-			   beat_healthy_locked_ok(&b, hb_timeout)) {
-			/* Caught up above, and the beats succeed again. */
-			b.ro = 0;
-			(void)cohort_node_set_mode(c, 0, NULL);
-			logf_(self, "read-write again (caught up at revision %" PRIu64
-			      ")", (cohort_journal_revision(j, &rev), rev));
-		} else if (!healthy && b.ro) {
-			/* Keep the newest reason for status. */
-			if (cohort_node_mode(c, &ch, reason, sizeof(reason)) == 0 &&
-			    strcmp(reason, why))
-				(void)cohort_node_set_mode(c, 1, why);
-		}
-		pthread_mutex_unlock(&b.mu);
-		if (stop_requested)
-			break;
-		if (nc.applied != before)
-			continue;
-		if (cohort_journal_revision(j, &rev))
-			rev = 0;
-		if (!healthy) {
-			/* Wait a poll interval, then try again. */
-			struct timespec ts = { 0, 0 };
-			int64_t ms = cohort_journal_poll_interval_ms(j);
-
-			ts.tv_sec = ms / 1000;
-			ts.tv_nsec = (ms % 1000) * 1000000;
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		(void)cohort_journal_wait(j, rev, cohort_journal_poll_interval_ms(j));
-	}
-	rc = 0;
-	logf_(self, "stopping");
+	(void)cohort_journal_revision(cohort_node_journal(n), &rev);
+	logf_(nc.a.p.self, "joined cluster %s at revision %" PRIu64,
+	      cohort_cluster_id(c), rev);
+	running = n;
+	if (stop_requested)
+		cohort_node_interrupt(n);
+	rc = cohort_node_run(n);
+	running = NULL;
+	if (rc == STOPPED)
+		rc = 0; /* a signal came while a record was in hand */
+	if (rc == COHORT_EBEHIND)
+		rc = behind_without_snapshot();
+	else if (rc == HOOK_FAILED)
+		rc = apply_result(rc, &nc.a);
+	else if (rc < 0)
+		rc = fail_lib(rc);
+	else if (rc == 0)
+		logf_(nc.a.p.self, "stopping");
+	/* else: a hook could not run, or the snapshot hook failed: said */
 out:
-	if (thr_started) {
-		pthread_mutex_lock(&b.mu);
-		b.stop = 1;
-		pthread_cond_broadcast(&b.cv);
-		pthread_mutex_unlock(&b.mu);
-		pthread_join(thr, NULL);
-		if (wd_started)
-			pthread_join(wd, NULL);
-	}
-	cohort_store_close(st);
-	cohort_journal_close(j);
+	cohort_node_stop(n);
 	cohort_cluster_close(c);
 	return rc;
 }
