@@ -40,8 +40,15 @@
 
 #define BUF_SIZE (4u << 20)
 #define GRACE_DEFAULT_MS (3600 * 1000)
-/* How long a check-only run watches a head that has bytes past it. */
-#define SETTLE_MS 300
+/*
+ * Check-only: how long one run may wait, in all, for something that looks
+ * like an interrupted write to turn out to be a write in flight (a head
+ * that moves, a segment a janitor unlinks), and how often it looks.
+ */
+#define SETTLE_BUDGET_MS 3000
+#define SETTLE_STEP_MS 20
+/* How many looks before a file is believed absent (see stat_settled). */
+#define ABSENT_LOOKS 5
 /* How long repair waits to break one stale lease through the protocol. */
 #define BREAK_TIMEOUT_MS 5000
 #define HB_SIZE 96
@@ -108,7 +115,7 @@ struct fsck {
 	char cut_msg[512];
 	int64_t stale_ms;
 	int64_t grace_ms;
-	int settled;
+	int64_t settle_spent_ms;
 	/* every file under the root, sorted by path */
 	struct file *files;
 	size_t nfiles, capfiles;
@@ -147,6 +154,8 @@ struct fsck {
 /* ---- reporting ---------------------------------------------------------- */
 
 static struct file *file_find(struct fsck *f, const char *rel);
+static int stat_settled(struct cohort__stat *st, const char *path,
+			int confirm_absent);
 
 static int note_cutoff_msg(struct fsck *f, int e, const char *msg);
 static void report(struct fsck *f, const char *kind, const char *rel,
@@ -444,7 +453,7 @@ static int walk(struct fsck *f)
 				cohort__error_clear();
 				continue;
 			}
-			rc = cohort__os_stat(&st, cpath, 1);
+			rc = stat_settled(&st, cpath, 0);
 			if (rc == COHORT_ENOTFOUND) { /* gone meanwhile */
 				cohort__error_clear();
 				rc = 0;
@@ -733,13 +742,52 @@ static void server_clock(struct fsck *f)
 	cohort__error_clear();
 }
 
-/* Check-only: give a writer in the middle of something time to finish. */
-static void settle(struct fsck *f)
+/*
+ * Check-only: poll 'done' until it says the thing in question was a write
+ * in flight, while this run's settle budget lasts.  A healthy busy cluster
+ * is never caught mid-step for long (a commit between its data write and
+ * its head publish, a janitor between publishing the tail and unlinking);
+ * a step that stays undone for SETTLE_BUDGET_MS is one a dead process left.
+ * The budget is the run's, not each check's: a root with many leftovers
+ * costs one wait, not one per leftover.
+ */
+static int settled(struct fsck *f, int (*done)(struct fsck *, const void *),
+		   const void *arg)
 {
-	if (f->settled)
-		return;
-	cohort__os_sleep_ms(SETTLE_MS);
-	f->settled = 1;
+	for (;;) {
+		if (done(f, arg))
+			return 1;
+		if (f->settle_spent_ms >= SETTLE_BUDGET_MS)
+			return 0;
+		cohort__os_sleep_ms(SETTLE_STEP_MS);
+		f->settle_spent_ms += SETTLE_STEP_MS;
+	}
+}
+
+/*
+ * stat 'path' where another process may be renaming a new file over it.
+ * Two answers can be transient then: ESTALE (an NFS client holding the
+ * replaced file's handle, NFS.md fact 8) and, on a FUSE view whose own
+ * process did the rename, ENOENT (libfuse's path-based node table has the
+ * name unhashed for a moment; measured on bindfs: one stat in ten during a
+ * tight rename loop).  Both are looked at again a few times; ENOENT is
+ * believed only when every look agrees, and only with 'confirm_absent'
+ * (where "gone meanwhile" is an answer, one look is enough).
+ */
+static int stat_settled(struct cohort__stat *st, const char *path,
+			int confirm_absent)
+{
+	int k, rc;
+
+	for (k = 0;; k++) {
+		rc = cohort__os_stat(st, path, 1);
+		if (k + 1 >= ABSENT_LOOKS ||
+		    !(rc == COHORT_ESTALE ||
+		      (rc == COHORT_ENOTFOUND && confirm_absent)))
+			return rc;
+		cohort__error_clear();
+		cohort__os_sleep_ms(k);
+	}
 }
 
 /* ---- identity and layout ------------------------------------------------- */
@@ -843,6 +891,28 @@ static int ends_with(const char *s, const char *suffix)
  * by the file server's clock.  Stale leases are only collected here:
  * repair breaks them through the protocol once it holds its own locks.
  */
+/*
+ * Is the lease at 'path' still 'text'?  Read again after its holder was
+ * judged: a holder that released the lock and exited between the first
+ * read and the pid check looks dead while the lease it held is already
+ * gone.  A process that is dead now released nothing after this read, so
+ * one read more is exact.
+ */
+static int lease_unchanged(const char *path, const char *text, size_t len)
+{
+	char *now = NULL;
+	size_t nlen;
+	int same;
+
+	if (cohort__os_read_file(&now, &nlen, path, 4096)) {
+		cohort__error_clear();
+		return 0;
+	}
+	same = nlen == len && !memcmp(now, text, len);
+	free(now);
+	return same;
+}
+
 static int check_locks(struct fsck *f)
 {
 	size_t i;
@@ -877,7 +947,8 @@ static int check_locks(struct fsck *f)
 				    !strcmp(v.boot, cohort__os_boot_id()) &&
 				    !cohort__os_pid_alive(v.pid);
 			old = age >= 0 && age >= f->stale_ms;
-			if (!dead_here && !old) {
+			if ((!dead_here && !old) ||
+			    !lease_unchanged(path, text, len)) {
 				free(text);
 				continue;
 			}
@@ -1297,45 +1368,42 @@ static int scan(struct fsck *f, int fd, const char *path, const char *rel,
 	return rc;
 }
 
+struct fsck_window {
+	struct fsck *f;
+	int fd;
+	const char *path;
+	uint64_t limit;
+};
+
+static int fsck_window(void *ctx, uint64_t off, size_t need,
+		       const unsigned char **p, size_t *avail)
+{
+	struct fsck_window *w = ctx;
+
+	return window(w->f, w->fd, w->path, off, need, w->limit, p, avail);
+}
+
 /*
- * After damage at 'off': the next offset (records start at multiples of 8)
- * before 'limit' where a verified record with a revision in
- * (after, limit_rev] starts.  Returns 1 and sets '*at', '*rev' if found.
+ * After damage at 'off': the next offset before 'limit' where a verified
+ * record with a revision in (after, limit_rev] starts (the readers' own
+ * resynchronization).  Returns 1 and sets '*at', '*rev' if found; an
+ * unreadable stretch counts as not found.
  */
 static int resync(struct fsck *f, int fd, const char *path, uint64_t off,
 		  uint64_t limit, uint64_t after, uint64_t limit_rev,
 		  uint64_t *at, uint64_t *rev)
 {
-	uint64_t pos;
+	struct fsck_window w = { f, fd, path, limit };
+	int rc;
 
 	f->buf_len = 0;
-	for (pos = off + 8; pos + JREC_HDR <= limit; pos += 8) {
-		const unsigned char *p;
-		size_t avail, need = JREC_HDR;
-		cohort__rec r;
-		long size;
-
-		if (window(f, fd, path, pos, need, limit, &p, &avail)) {
-			cohort__error_clear();
-			return 0;
-		}
-		if (avail < JREC_HDR || cohort__get32(p) != JREC_MAGIC)
-			continue;
-		size = cohort__rec_decode(&r, p, avail, &need);
-		if (size == 0 && need <= limit - pos && need > avail) {
-			if (window(f, fd, path, pos, need, limit, &p, &avail)) {
-				cohort__error_clear();
-				return 0;
-			}
-			size = cohort__rec_decode(&r, p, avail, &need);
-		}
-		if (size > 0 && r.rev > after && r.rev <= limit_rev) {
-			*at = pos;
-			*rev = r.rev;
-			return 1;
-		}
+	rc = cohort__rec_resync(fsck_window, &w, off, limit, after, limit_rev,
+				at, rev);
+	if (rc < 0) {
+		cohort__error_clear();
+		return 0;
 	}
-	return 0;
+	return rc;
 }
 
 static const char *stop_why(const struct scan_res *res, char *buf, size_t size)
@@ -1442,6 +1510,30 @@ static int open_seg(struct fsck *f, uint64_t no, int rw, int *fd, char *path,
  * next writer would; the rest is cut after a copy goes to lost+found.  A
  * check-only run reports them only if the head stays still meanwhile.
  */
+struct tail_look {
+	const struct cohort__head *h;
+	int fd;
+	const char *path;
+	uint64_t size;
+};
+
+/* Has the head or the head segment moved since 'arg' (a tail_look) saw
+ * them?  An unreadable head counts as moved: it is not this check's. */
+static int tail_moved(struct fsck *f, const void *arg)
+{
+	const struct tail_look *tl = arg;
+	struct cohort__head h2;
+	struct cohort__stat st2;
+	char err[256];
+
+	if (read_head(f, &h2, err, sizeof(err)) || h2.seq != tl->h->seq ||
+	    cohort__os_fstat(&st2, tl->fd, tl->path) || st2.size != tl->size) {
+		cohort__error_clear();
+		return 1;
+	}
+	return 0;
+}
+
 static int check_tail(struct fsck *f)
 {
 	char path[PATH_MAX], rel[64], moved[PATH_MAX], msg[512];
@@ -1461,18 +1553,12 @@ static int check_tail(struct fsck *f)
 		       0, &res)))
 		goto out;
 	if (!f->repair) {
-		struct cohort__head h2;
-		struct cohort__stat st2;
-		char err[256];
+		struct tail_look tl = { &h, fd, path, st.size };
 
 		/* A writer between its data write and its head publish, or one
 		 * at work right now: the head moves, or the bytes do. */
-		settle(f);
-		if (read_head(f, &h2, err, sizeof(err)) || h2.seq != h.seq ||
-		    cohort__os_fstat(&st2, fd, path) || st2.size != st.size) {
-			cohort__error_clear();
+		if (settled(f, tail_moved, &tl))
 			goto out;
-		}
 	}
 	if (res.keep_rev > h.rev) {
 		int done = 0;
@@ -1540,6 +1626,30 @@ out:
 
 /* Segments outside [tail_seg, seg]: left below the tail by a janitor that
  * died, or created past the head by a writer that died in a rollover. */
+/* Is the segment 'arg' (a struct file) gone now, or inside the head's
+ * range?  An unreadable head counts as yes: it is not this check's. */
+static int stray_resolved(struct fsck *f, const void *arg)
+{
+	const struct file *fl = arg;
+	struct cohort__head h2;
+	struct cohort__stat st;
+	char path[PATH_MAX], err[256];
+	unsigned long long no = strtoull(fl->rel + 12, NULL, 16);
+	int rc;
+
+	if (abs_path(f, path, sizeof(path), fl->rel)) {
+		cohort__error_clear();
+		return 1;
+	}
+	rc = stat_settled(&st, path, 0);
+	cohort__error_clear();
+	if (rc)
+		return 1;
+	if (read_head(f, &h2, err, sizeof(err)))
+		return 1;
+	return no >= h2.tail_seg && no <= h2.seg;
+}
+
 static void check_stray_segments(struct fsck *f)
 {
 	size_t i;
@@ -1560,22 +1670,10 @@ static void check_stray_segments(struct fsck *f)
 		if (no >= f->h.tail_seg && no <= f->h.seg)
 			continue;
 		below = no < f->h.tail_seg;
-		if (!f->repair) {
-			struct cohort__head h2;
-			struct cohort__stat st;
-			char path[PATH_MAX], err[256];
-
-			/* A janitor between publishing the tail and unlinking,
-			 * or a writer between creating and publishing. */
-			settle(f);
-			if (abs_path(f, path, sizeof(path), fl->rel) ||
-			    cohort__os_stat(&st, path, 1) ||
-			    read_head(f, &h2, err, sizeof(err)) ||
-			    (!below && no <= h2.seg)) {
-				cohort__error_clear();
-				continue;
-			}
-		}
+		/* A janitor between publishing the tail and unlinking, or a
+		 * writer between creating and publishing. */
+		if (!f->repair && settled(f, stray_resolved, fl))
+			continue;
 		if (f->repair)
 			rc = lf_move(f, fl->rel,
 				     below ? "a journal segment below the tail" :
@@ -1612,8 +1710,10 @@ static void store_begin(struct fsck *f)
 		return;
 	}
 	f->snap_state = SNAP_ABSENT;
+	/* Missing only when it is: the janitor and installs replace it by
+	 * a rename, which a look can meet half-way (stat_settled). */
 	if (abs_path(f, path, sizeof(path), "store/index") == 0 &&
-	    cohort__os_stat(&st, path, 1) == 0) {
+	    stat_settled(&st, path, 1) != COHORT_ENOTFOUND) {
 		rc = cohort__store_snapshot_load(f->snap, f->st);
 		if (rc) {
 			f->snap_state = SNAP_DAMAGED;
@@ -2368,7 +2468,7 @@ static void check_blob(struct fsck *f, const cohort_package *const *grp,
 	needed_by(grp, ng, need, sizeof(need));
 	if (abs_path(f, path, sizeof(path), rel))
 		return;
-	rc = cohort__os_stat(&st, path, 1);
+	rc = stat_settled(&st, path, 1);
 	if (rc == COHORT_ENOTFOUND) {
 		cohort__error_clear();
 		/* Check-only: a package uninstalled since the head was read

@@ -17,6 +17,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1590,6 +1591,170 @@ START_TEST(test_store_index_trimmed)
 }
 END_TEST
 
+/* ---- a busy cluster: nothing in flight is damage ------------------------- */
+
+/* stat of 'glitch_path' answers ENOENT 'glitches' more times. */
+static char glitch_path[PATH_MAX + 64];
+static int glitches;
+
+static int glitching_statx(int dirfd, const char *path, int flags,
+			   unsigned int mask, struct statx *st)
+{
+	if (glitches > 0 && !strcmp(path, glitch_path)) {
+		glitches--;
+		errno = ENOENT;
+		return -1;
+	}
+	return cohort__sys_default.statx(dirfd, path, flags, mask, st);
+}
+
+/*
+ * The janitor (or an install) renames a new index snapshot over
+ * store/index while a check-only fsck looks: on a FUSE view whose own
+ * process renames, a stat can answer ENOENT for that moment (measured on
+ * bindfs).  With the journal trimmed that used to read as "index snapshot
+ * is missing" (exit 4) on a healthy cluster.
+ */
+START_TEST(test_busy_index_renamed_over)
+{
+	cohort_janitor_report jr;
+	struct run *r;
+
+	memset(&jr, 0, sizeof(jr));
+	open_node("[journal]\nsegment_size = 4096\n[janitor]\nmin_age = 0s\n");
+	install("a.pkg", "1.0", "package a", NULL, 0);
+	append_many(120, "i");
+	ck_assert_int_eq(cohort_journal_set_revision(j, head_now().rev), 0);
+	ck_assert_msg(cohort_janitor_run(c, NULL, &jr) == 0, "janitor: %s",
+		      cohort_error_last());
+	cohort_janitor_report_free(&jr);
+	ck_assert_uint_gt(head_now().tail_rev, 1);
+	expect_clean();
+	/* The walk's look, then four of store_begin's five. */
+	snprintf(glitch_path, sizeof(glitch_path), "%s", at("store/index"));
+	glitches = 5;
+	cohort__sys.statx = glitching_statx;
+	r = fsck_try(0);
+	cohort__sys = cohort__sys_default;
+	ck_assert_int_eq(r->rc, 0);
+	if (r->n)
+		dump(r);
+	ck_assert_uint_eq(r->n, 0);
+	ck_assert_int_eq(glitches, 0);
+	ck_assert_uint_eq(installed(), 1);
+}
+END_TEST
+
+/* open of 'release_path': before the 2nd, the file is removed (its holder
+ * releases the lock between fsck's read and its pid check). */
+static char release_path[PATH_MAX + 64];
+static int release_opens;
+
+static int releasing_open(const char *path, int flags, mode_t mode)
+{
+	if (!strcmp(path, release_path) && ++release_opens == 2)
+		(void)unlink(path);
+	return cohort__sys_default.open(path, flags, mode);
+}
+
+/*
+ * A holder of this host that releases its lock and exits right after a
+ * check-only fsck read its lease: by the time fsck asks whether the pid
+ * lives it does not, yet it died holding nothing.  Not a stale lease.
+ */
+START_TEST(test_busy_lease_released_during_check)
+{
+	char lease[LEASE_SIZE];
+	struct run *r;
+	pid_t pid;
+	int status;
+
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	format_lease(lease, "n1", cohort__os_host(), cohort__os_boot_id(),
+		     (long)pid);
+	write_file(at("locks/job.busy.lease"), lease, LEASE_SIZE);
+
+	snprintf(release_path, sizeof(release_path), "%s",
+		 at("locks/job.busy.lease"));
+	release_opens = 0;
+	cohort__sys.open = releasing_open;
+	r = fsck_try(0);
+	cohort__sys = cohort__sys_default;
+	ck_assert_int_eq(r->rc, 0);
+	if (r->n)
+		dump(r);
+	ck_assert_uint_eq(r->n, 0);
+	ck_assert_int_ge(release_opens, 2);
+
+	/* The same lease left in place is a dead holder's: reported. */
+	write_file(at("locks/job.busy.lease"), lease, LEASE_SIZE);
+	r = check_unchanged();
+	expect(r, "lock.stale", "locks/job.busy.lease", 0);
+}
+END_TEST
+
+struct late_publish {
+	struct cohort__head h;
+	int delay_ms;
+};
+
+static void *publish_later(void *arg)
+{
+	struct late_publish *lp = arg;
+	unsigned char slot[JHEAD_SLOT];
+	int fd;
+
+	cohort__os_sleep_ms(lp->delay_ms);
+	cohort__head_encode(slot, &lp->h);
+	fd = open(at("journal/head"), O_WRONLY);
+	if (fd >= 0) {
+		(void)!pwrite(fd, slot, JHEAD_SLOT,
+			      (off_t)((lp->h.seq % 2) * JHEAD_SLOT));
+		close(fd);
+	}
+	return NULL;
+}
+
+/*
+ * A writer slow between its durable data write and its head publish (a
+ * slow fsync on a loaded server): a check-only fsck that sees whole
+ * commits past the head waits for the head to move before it calls them
+ * unpublished.  It once waited a fixed 300 ms.
+ */
+START_TEST(test_busy_slow_publish)
+{
+	struct late_publish lp;
+	struct cohort__head h;
+	unsigned char buf[512];
+	pthread_t t;
+	struct run *r;
+	size_t n;
+
+	append_many(3, "u");
+	h = head_now();
+	n = cohort__rec_encode(buf, h.rev + 1, 1234, "n9", "data", "slow", 4, 1);
+	append_bytes(at(seg_rel(h.seg)), buf, n);
+	lp.h = h;
+	lp.h.rev = h.rev + 1;
+	lp.h.off = h.off + n;
+	lp.h.seq = h.seq + 1;
+	lp.delay_ms = 1000;
+	ck_assert_int_eq(pthread_create(&t, NULL, publish_later, &lp), 0);
+	r = fsck_try(0);
+	pthread_join(t, NULL);
+	if (r->n)
+		dump(r);
+	ck_assert_uint_eq(r->n, 0);
+	ck_assert_uint_eq(head_now().rev, h.rev + 1);
+	expect_clean();
+}
+END_TEST
+
 /* Several kinds at once: repair fixes what it can, one run. */
 START_TEST(test_many_at_once)
 {
@@ -1723,6 +1888,13 @@ static Suite *fsck_suite(void)
 	tcase_add_test(tc, test_store_blob_damaged);
 	tcase_add_test(tc, test_store_unreferenced_and_stray);
 	tcase_add_test(tc, test_store_index_trimmed);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("busy");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_busy_index_renamed_over);
+	tcase_add_test(tc, test_busy_lease_released_during_check);
+	tcase_add_test(tc, test_busy_slow_publish);
 	suite_add_tcase(s, tc);
 	return s;
 }

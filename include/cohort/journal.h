@@ -71,6 +71,23 @@ typedef struct cohort_record {
 	size_t len;
 } cohort_record;
 
+/*
+ * Lost records.  'cohort fsck --repair' replaces each committed revision it
+ * cannot read (damaged bytes, a missing segment) by a verified record of
+ * this reserved type, so that revisions stay contiguous and every reader
+ * can pass; the damaged bytes go to lost+found.  Its data is one JSON
+ * object naming the whole range lost with it, when it was repaired and
+ * why: {"lost":[FIRST,LAST],"repaired":"2026-12-07T01:02:03.456Z",
+ * "why":"..."}.  cohort_journal_read() delivers them like any record;
+ * cohort_journal_apply() stops at one with COHORT_ELOST unless told to
+ * skip them (cohort_journal_apply_opts()).
+ */
+#define COHORT_LOST_TYPE "cohort.lost"
+
+/* The range a lost record names: 0, or COHORT_EINVAL if 'r' is none. */
+int cohort_record_lost_range(const cohort_record *r, uint64_t *first,
+			     uint64_t *last);
+
 /* Return 0 to go on; anything else stops the walk and is returned. */
 typedef int (*cohort_record_fn)(const cohort_record *r, void *arg);
 
