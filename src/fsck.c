@@ -34,6 +34,7 @@
 #include "cohort/snapshot.h"
 #include "cohort/store.h"
 #include "journal_format.h"
+#include "journal_repair.h"
 #include "lock_int.h"
 #include "os/os.h"
 #include "store_int.h"
@@ -81,6 +82,7 @@ struct seg {
 	uint64_t no;
 	uint64_t size;
 	uint64_t first;
+	uint64_t next;	/* after a whole scan: the revision after its last */
 	int state; /* 1 header ok, 0 bad header, -1 missing, -2 unreadable */
 	int eno;   /* -2: the errno */
 	char err[256];
@@ -96,6 +98,15 @@ struct scan_res {
 	uint64_t bad_rev;  /* ST_WRONGREV: the revision found */
 	int stop;
 	int last;	   /* the last good record ends a commit */
+};
+
+/* Repair: revisions of segment 'seg' that cannot be read (a region of
+ * it, or the whole segment when it is missing), for lost records. */
+struct lost_fix {
+	uint64_t seg, seg_first;
+	int missing;
+	struct cohort__lost_region r;
+	char why[256];
 };
 
 enum { SNAP_ABSENT = 0, SNAP_OK = 1, SNAP_DAMAGED = -1 };
@@ -130,6 +141,9 @@ struct fsck {
 	/* journal */
 	int head_ok;
 	struct cohort__head h;
+	/* repair: committed revisions to replace by lost records */
+	struct lost_fix *fixes;
+	size_t nfixes;
 	int chain_ok;
 	uint64_t first_phys;
 	unsigned char *buf;
@@ -156,6 +170,8 @@ struct fsck {
 static struct file *file_find(struct fsck *f, const char *rel);
 static int stat_settled(struct cohort__stat *st, const char *path,
 			int confirm_absent);
+static void rebuild_seg_header(struct fsck *f, struct seg *s);
+static int rebuild_head(struct fsck *f, char *moved, size_t msize);
 
 static int note_cutoff_msg(struct fsck *f, int e, const char *msg);
 static void report(struct fsck *f, const char *kind, const char *rel,
@@ -1256,6 +1272,9 @@ static void on_record(struct fsck *f, const cohort__rec *r, const char *rel,
 	uint64_t srev;
 
 	f->sum->records++;
+	if (r->type_len == strlen(COHORT_LOST_TYPE) &&
+	    !memcmp(r->type, COHORT_LOST_TYPE, r->type_len))
+		f->sum->lost_records++;
 	if (r->type_len < 6 || memcmp(r->type, "store.", 6))
 		return;
 	memcpy(type, r->type, r->type_len);
@@ -1747,6 +1766,335 @@ static void store_begin(struct fsck *f)
 	}
 }
 
+/* Repair: queue revisions [first, last] of segment 's' (bytes [off, end);
+ * 'off' 0: the segment is missing) for lost records.  0, or -1 if the
+ * queue cannot grow (then it is reported as left). */
+static int add_fix(struct fsck *f, const struct seg *s, uint64_t off,
+		   uint64_t end, uint64_t first, uint64_t last,
+		   const char *fmt, ...) COHORT__PRINTF(7, 8);
+static int add_fix(struct fsck *f, const struct seg *s, uint64_t off,
+		   uint64_t end, uint64_t first, uint64_t last,
+		   const char *fmt, ...)
+{
+	struct lost_fix *g, *x;
+	va_list ap;
+
+	g = realloc(f->fixes, (f->nfixes + 1) * sizeof(*g));
+	if (!g)
+		return -1;
+	f->fixes = g;
+	x = &f->fixes[f->nfixes++];
+	memset(x, 0, sizeof(*x));
+	x->seg = s->no;
+	x->seg_first = s->state == 1 ? s->first : first;
+	x->missing = off == 0;
+	x->r.off = off;
+	x->r.end = end;
+	x->r.first = first;
+	x->r.last = last;
+	va_start(ap, fmt);
+	vsnprintf(x->why, sizeof(x->why), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/*
+ * Seal the head segment (repair): start the next one and publish it, as a
+ * writer's rollover does, so that the damaged one can be written again
+ * while no writer keeps it open.
+ */
+static int seal_head(struct fsck *f)
+{
+	unsigned char hdr[JSEG_HDR];
+	char path[PATH_MAX], dir[PATH_MAX];
+	struct cohort__head nh = f->h;
+	int fd, rc;
+
+	if ((rc = cohort_lock_check(f->journal_lock)) ||
+	    (rc = open_seg(f, f->h.seg + 1, 0, &fd, path, sizeof(path))) == 0) {
+		if (!rc) {
+			cohort__os_close_quiet(fd);
+			rc = cohort__error(COHORT_EEXISTS, "'%s' exists past the "
+					   "head", path);
+		}
+		return rc;
+	}
+	cohort__error_clear();
+	if ((rc = cohort__os_open(&fd, path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW,
+				  cohort__file_mode(f->c))))
+		return rc;
+	cohort__seg_header(hdr, f->h.seg + 1, f->h.rev + 1);
+	rc = cohort__os_pwrite_full(fd, hdr, JSEG_HDR, 0, path);
+	if (!rc)
+		rc = cohort__os_fsync(fd, path);
+	cohort__os_close_quiet(fd);
+	if (!rc && (rc = abs_path(f, dir, sizeof(dir), "journal")) == 0)
+		rc = cohort__os_fsync_dir(dir);
+	if (rc)
+		return rc;
+	nh.seg = f->h.seg + 1;
+	nh.off = JSEG_HDR;
+	if ((rc = head_publish(f, &nh)))
+		return rc;
+	f->h = nh;
+	return 0;
+}
+
+/*
+ * Repair: replace every queued unreadable revision by a lost record, one
+ * segment at a time (journal_repair.c): the damaged bytes to lost+found
+ * first, then the segment written again (or made again, when missing),
+ * then the head republished (a new sequence number makes readers that
+ * met the old file look again).  Revisions stay contiguous; the loss is
+ * named in each lost record and in the report.
+ */
+static void fix_lost(struct fsck *f)
+{
+	size_t i, k, nreg;
+	char msg[512];
+
+	for (i = 0; i < f->nfixes; i = k) {
+		struct lost_fix *x = &f->fixes[i];
+		struct cohort__lost_region *v = NULL;
+		char rel[64], path[PATH_MAX], moved[PATH_MAX], name[PATH_MAX];
+		char what[256];
+		uint64_t end = 0, size = 0;
+		int rc = 0, fd = -1;
+
+		for (k = i + 1; k < f->nfixes && f->fixes[k].seg == x->seg; k++)
+			;
+		nreg = k - i;
+		seg_rel(rel, sizeof(rel), x->seg);
+		moved[0] = '\0';
+		if ((rc = cohort_lock_check(f->journal_lock)))
+			goto done;
+		if (x->missing) {
+			rc = cohort__seg_create_lost(f->c, x->seg, x->r.first,
+						     x->r.last, x->why);
+			goto done;
+		}
+		if (x->seg == f->h.seg && (rc = seal_head(f)))
+			goto done;
+		if (!(v = calloc(nreg, sizeof(*v)))) {
+			rc = cohort__error(COHORT_ERROR, "out of memory");
+			goto done;
+		}
+		if ((rc = open_seg(f, x->seg, 0, &fd, path, sizeof(path))))
+			goto done;
+		{
+			struct cohort__stat st;
+
+			if ((rc = cohort__os_fstat(&st, fd, path)))
+				goto done;
+			end = st.size;
+		}
+		for (k = i; k < i + nreg; k++) {
+			struct cohort__lost_region *r = &f->fixes[k].r;
+
+			v[k - i] = *r;
+			if (r->end > end)
+				end = r->end;
+			snprintf(name, sizeof(name), "%s.bytes-%llu-%llu", rel,
+				 (unsigned long long)r->off,
+				 (unsigned long long)r->end);
+			snprintf(what, sizeof(what), "bytes %llu-%llu of %s "
+				 "(revisions %llu-%llu)",
+				 (unsigned long long)r->off,
+				 (unsigned long long)r->end, rel,
+				 (unsigned long long)r->first,
+				 (unsigned long long)r->last);
+			if ((rc = lf_save_range(f, name, fd, path, r->off, r->end,
+						what, "damaged committed records, "
+						"replaced by lost records",
+						moved, sizeof(moved))))
+				goto done;
+		}
+		rc = cohort__seg_rewrite_lost(f->c, x->seg, x->seg_first, end, v,
+					      nreg, x->why, &size);
+done:
+		cohort__os_close_quiet(fd);
+		free(v);
+		if (!rc)
+			rc = head_publish(f, &f->h); /* readers: look again */
+		for (k = i; k < i + nreg; k++) {
+			struct lost_fix *y = &f->fixes[k];
+
+			report(f, y->missing ? "journal.segment-missing" :
+			       "journal.record", rel, !rc, y->r.first,
+			       y->missing ? -1 : (int64_t)y->r.off, moved,
+			       "revisions %llu-%llu cannot be read (%s)%s%s",
+			       (unsigned long long)y->r.first,
+			       (unsigned long long)y->r.last, y->why,
+			       rc ? "; cannot replace them: " :
+			       y->missing ? "; replaced by lost records" :
+			       "; replaced by lost records (the damaged bytes "
+			       "are in lost+found)",
+			       rc ? why_failed(msg, sizeof(msg)) : "");
+			if (!rc)
+				f->sum->lost += y->r.last - y->r.first + 1;
+		}
+		k = i + nreg;
+	}
+	free(f->fixes);
+	f->fixes = NULL;
+	f->nfixes = 0;
+}
+
+/*
+ * Repair: a head with no valid slot, rebuilt from the segments: the tail
+ * is the lowest segment file and its header, the head the highest one and
+ * the end of its last whole verified commit.  Both slots are written (in
+ * place: the head's inode never changes), after a copy of the old bytes
+ * went to lost+found.  Commits past the last whole one are left for the
+ * tail check that follows (published or cut, as after any crash).
+ */
+static int rebuild_head(struct fsck *f, char *moved, size_t msize)
+{
+	struct cohort__head h;
+	unsigned char hdr[JSEG_HDR], slot[JHEAD_SLOT];
+	char path[PATH_MAX], rel[64], *text = NULL;
+	uint64_t lo = UINT64_MAX, hi = 0, first;
+	struct cohort__stat st;
+	struct scan_res res;
+	size_t i, got, len;
+	int fd, rc;
+
+	moved[0] = '\0';
+	for (i = 0; i < f->nfiles; i++) {
+		const char *rel0 = f->files[i].rel;
+		char *end;
+		unsigned long long no;
+
+		if (strncmp(rel0, "journal/seg-", 12) || strlen(rel0) != 28)
+			continue;
+		errno = 0;
+		no = strtoull(rel0 + 12, &end, 16);
+		if (*end || errno || no == 0)
+			continue;
+		lo = no < lo ? no : lo;
+		hi = no > hi ? no : hi;
+	}
+	if (!hi)
+		return cohort__error(COHORT_ECORRUPT, "no journal segment left");
+	memset(&h, 0, sizeof(h));
+	h.tail_seg = lo;
+	h.seg = hi;
+	if ((rc = open_seg(f, lo, 0, &fd, path, sizeof(path))))
+		return rc;
+	rc = cohort__os_pread_full(fd, hdr, JSEG_HDR, 0, &got, path);
+	cohort__os_close_quiet(fd);
+	if (rc)
+		return rc;
+	if (got != JSEG_HDR || cohort__seg_header_check(hdr, lo, &h.tail_rev))
+		return cohort__error(COHORT_ECORRUPT, "the tail segment's header "
+				     "is damaged too");
+	if ((rc = open_seg(f, hi, 0, &fd, path, sizeof(path))))
+		return rc;
+	rc = cohort__os_pread_full(fd, hdr, JSEG_HDR, 0, &got, path);
+	if (!rc && (got != JSEG_HDR || cohort__seg_header_check(hdr, hi, &first)))
+		rc = cohort__error(COHORT_ECORRUPT, "the last segment's header is "
+				   "damaged too");
+	if (!rc)
+		rc = cohort__os_fstat(&st, fd, path);
+	seg_rel(rel, sizeof(rel), hi);
+	if (!rc)
+		rc = scan(f, fd, path, rel, JSEG_HDR, st.size, first, UINT64_MAX,
+			  0, &res);
+	cohort__os_close_quiet(fd);
+	if (rc)
+		return rc;
+	h.rev = res.keep_rev;
+	h.off = res.keep_off;
+	/* A copy of what is replaced, then both slots, synced. */
+	if ((rc = abs_path(f, path, sizeof(path), "journal/head")) ||
+	    (rc = cohort__os_read_file(&text, &len, path, 4096)) ||
+	    (rc = lf_save_buf(f, "journal/head", text, len, "the journal head",
+			      "no valid slot; rebuilt from the segments", moved,
+			      msize)))
+		goto out;
+	if ((rc = cohort_lock_check(f->journal_lock)) ||
+	    (rc = cohort__os_open(&fd, path, O_RDWR | O_NOFOLLOW, 0)))
+		goto out;
+	for (i = 0; !rc && i < 2; i++) {
+		h.seq = i + 1;
+		cohort__head_encode(slot, &h);
+		rc = cohort__os_pwrite_full(fd, slot, JHEAD_SLOT,
+					    (h.seq % 2) * JHEAD_SLOT, path);
+	}
+	if (!rc)
+		rc = cohort__os_fdatasync(fd, path);
+	cohort__os_close_quiet(fd);
+	if (!rc)
+		f->h = h;
+out:
+	free(text);
+	return rc;
+}
+
+/*
+ * Repair: a segment header that does not verify, written again from the
+ * segment's number (its name) and the revision of its first record, when
+ * that record verifies; the old header goes to lost+found first.
+ */
+static void rebuild_seg_header(struct fsck *f, struct seg *s)
+{
+	unsigned char buf[JSEG_HDR + 512], hdr[JSEG_HDR];
+	char path[PATH_MAX], rel[64], moved[PATH_MAX], msg[512], name[96];
+	size_t got, need;
+	cohort__rec r;
+	int fd, rc;
+
+	seg_rel(rel, sizeof(rel), s->no);
+	if (open_seg(f, s->no, 1, &fd, path, sizeof(path))) {
+		cohort__error_clear();
+		return;
+	}
+	rc = cohort__os_pread_full(fd, buf, sizeof(buf), 0, &got, path);
+	if (rc || got < JSEG_HDR + JREC_HDR) {
+		cohort__error_clear();
+		goto out;
+	}
+	if (cohort__rec_decode(&r, buf + JSEG_HDR, got - JSEG_HDR, &need) <= 0) {
+		/* A longer first record: read it whole. */
+		unsigned char *big;
+
+		if (need <= got - JSEG_HDR || need > COHORT_RECORD_MAX + 4096 ||
+		    !(big = malloc(need)))
+			goto out;
+		rc = cohort__os_pread_full(fd, big, need, JSEG_HDR, &got, path);
+		if (rc || got != need || cohort__rec_decode(&r, big, got, &need) <= 0) {
+			cohort__error_clear();
+			free(big);
+			goto out;
+		}
+		s->first = r.rev;
+		free(big);
+	} else {
+		s->first = r.rev;
+	}
+	snprintf(name, sizeof(name), "%s.header", rel);
+	cohort__seg_header(hdr, s->no, s->first);
+	if ((rc = lf_save_range(f, name, fd, path, 0, JSEG_HDR, "a segment "
+				"header", "damaged; written again from the "
+				"segment's name and first record", moved,
+				sizeof(moved))) ||
+	    (rc = cohort_lock_check(f->journal_lock)) ||
+	    (rc = cohort__os_pwrite_full(fd, hdr, JSEG_HDR, 0, path)) ||
+	    (rc = cohort__os_fdatasync(fd, path))) {
+		report(f, "journal.segment-header", rel, 0, 0, -1, NULL,
+		       "segment header is damaged; cannot write it again: %s",
+		       why_failed(msg, sizeof(msg)));
+		goto out;
+	}
+	s->state = 1;
+	report(f, "journal.segment-header", rel, 1, r.rev, 0, moved,
+	       "segment header is damaged; written again (segment %llu, "
+	       "first revision %llu)", (unsigned long long)s->no,
+	       (unsigned long long)s->first);
+out:
+	cohort__os_close_quiet(fd);
+}
+
 /* The segments of the head's range: headers first, then every record. */
 static int check_journal(struct fsck *f)
 {
@@ -1758,9 +2106,26 @@ static int check_journal(struct fsck *f)
 	f->chain_ok = 0;
 again:
 	if ((rc = read_head(f, &f->h, err, sizeof(err)))) {
+		char moved[PATH_MAX];
+
 		if (rc != COHORT_ECORRUPT && rc != COHORT_ENOTFOUND)
 			return cohort__error(rc, "%s", err); /* read_head cleared it */
-		REPORT(f, "journal.head", "journal/head", 0, "%s", err);
+		if (f->repair && rc == COHORT_ECORRUPT && !tries &&
+		    (rc = rebuild_head(f, moved, sizeof(moved))) == 0) {
+			report(f, "journal.head", "journal/head", 1, 0, -1, moved,
+			       "%s; rebuilt from the segments (revision %llu, "
+			       "segments %llu-%llu)", err,
+			       (unsigned long long)f->h.rev,
+			       (unsigned long long)f->h.tail_seg,
+			       (unsigned long long)f->h.seg);
+			tries++;
+			goto again;
+		}
+		REPORT(f, "journal.head", "journal/head", 0, "%s%s%s", err,
+		       rc == COHORT_ECORRUPT && !f->repair ?
+		       "; 'cohort fsck --repair' rebuilds it from the segments" :
+		       f->repair ? "; cannot rebuild it: " : "",
+		       f->repair ? why_failed(msg, sizeof(msg)) : "");
 		store_begin(f);
 		return 0;
 	}
@@ -1810,6 +2175,8 @@ again:
 		f->bytes_total += st.size;
 		s->state = got == JSEG_HDR &&
 			   cohort__seg_header_check(hdr, s->no, &s->first) == 0;
+		if (s->state == 0 && f->repair)
+			rebuild_seg_header(f, s);
 	}
 	/* Check-only: a janitor may have trimmed the journal since the head
 	 * was read (it publishes the new tail, then unlinks): look again. */
@@ -1848,13 +2215,28 @@ again:
 		if (s->state != 1) {
 			f->chain_ok = 0;
 			f->jix_ok = 0;
-			if (s->state == -1)
-				REPORT(f, "journal.segment-missing", rel, 0,
-				       "segment %llu of the journal (tail %llu, "
-				       "head %llu) is missing: its records are lost",
-				       (unsigned long long)s->no,
-				       (unsigned long long)f->h.tail_seg,
-				       (unsigned long long)f->h.seg);
+			if (s->state == -1) {
+				/* Its range: after the segment before it, up
+				 * to the one after it. */
+				uint64_t lo = k == 0 ? f->h.tail_rev :
+					      segs[k - 1].next;
+				uint64_t hi = k + 1 < n && segs[k + 1].state == 1 ?
+					      segs[k + 1].first - 1 : 0;
+
+				if (!f->repair || !lo || hi < lo ||
+				    add_fix(f, s, 0, 0, lo, hi, "segment %llu is "
+					    "missing", (unsigned long long)s->no))
+					REPORT(f, "journal.segment-missing", rel, 0,
+					       "segment %llu of the journal (tail "
+					       "%llu, head %llu) is missing: its "
+					       "records are lost%s",
+					       (unsigned long long)s->no,
+					       (unsigned long long)f->h.tail_seg,
+					       (unsigned long long)f->h.seg,
+					       lo && hi >= lo ? "; 'cohort fsck "
+					       "--repair' puts lost records in their "
+					       "place" : "");
+			}
 			else if (s->state == -2) {
 				if (!note_cutoff_msg(f, s->eno, s->err))
 					REPORT(f, "unreadable", rel, 0, "%s",
@@ -1863,8 +2245,11 @@ again:
 			else
 				REPORT(f, "journal.segment-header", rel, 0,
 				       "segment header is damaged (%llu bytes): its "
-				       "records cannot be placed",
-				       (unsigned long long)s->size);
+				       "records cannot be placed%s",
+				       (unsigned long long)s->size,
+				       f->repair ? "" : "; 'cohort fsck --repair' "
+				       "writes it again when its first record "
+				       "verifies");
 			f->bytes_done += s->size;
 			continue;
 		}
@@ -1933,18 +2318,39 @@ again:
 						(unsigned long long)res.next_rev,
 						(unsigned long long)nrev - 1,
 						(unsigned long long)at);
+				else if (limit_rev != UINT64_MAX)
+					bprintf(lostmsg, sizeof(lostmsg),
+						"revisions %llu-%llu cannot be "
+						"read (nothing after it in this "
+						"segment verifies)",
+						(unsigned long long)res.next_rev,
+						(unsigned long long)limit_rev);
 				else
 					bprintf(lostmsg, sizeof(lostmsg),
 						"nothing after it in this segment "
 						"can be read");
-				report(f, "journal.record", rel, 0, res.next_rev,
-				       (int64_t)res.end_off, NULL,
-				       "committed record %llu at offset %llu %s: %s; "
-				       "left for the operator (restore the segment "
-				       "from a backup)",
-				       (unsigned long long)res.next_rev,
-				       (unsigned long long)res.end_off,
-				       stop_why(&res, b, sizeof(b)), lostmsg);
+				if (f->repair && (found || limit_rev != UINT64_MAX) &&
+				    add_fix(f, s, res.end_off, found ? at : limit,
+					    res.next_rev,
+					    found ? nrev - 1 : limit_rev, "%s: %s",
+					    stop_why(&res, b, sizeof(b)),
+					    lostmsg) == 0) {
+					/* reported when it is done */
+				} else {
+					report(f, "journal.record", rel, 0,
+					       res.next_rev, (int64_t)res.end_off,
+					       NULL, "committed record %llu at "
+					       "offset %llu %s: %s; %s",
+					       (unsigned long long)res.next_rev,
+					       (unsigned long long)res.end_off,
+					       stop_why(&res, b, sizeof(b)),
+					       lostmsg, found || limit_rev !=
+					       UINT64_MAX ? "'cohort fsck "
+					       "--repair' replaces them by lost "
+					       "records (the damaged bytes go to "
+					       "lost+found)" : "left for the "
+					       "operator");
+				}
 				if (!found) {
 					lost = 1;
 					break;
@@ -1969,6 +2375,7 @@ again:
 			progress(f, "journal", f->bytes_done, f->bytes_total, 0);
 			if (lost)
 				continue;
+			s->next = res.next_rev;
 		}
 		if (!head) {
 			if (res.stop == ST_REV && res.end_off < s->size &&
@@ -2053,6 +2460,8 @@ again:
 	free(segs);
 	progress(f, "journal", f->bytes_total, f->bytes_total, 1);
 	check_stray_segments(f);
+	if (!rc && f->nfixes)
+		fix_lost(f);
 	return rc;
 }
 
@@ -2105,10 +2514,33 @@ static void check_node(struct fsck *f, const char *id)
 			       "revision file of node '%s' cannot be read: %s", id,
 			       why_failed(msg, sizeof(msg)));
 		} else if (cohort__revision_parse(&rev, text, len)) {
-			REPORT(f, "node.revision", rel, 0,
-			       "revision file of node '%s' is damaged: which records "
-			       "it applied is unknown (set it by hand, or join it "
-			       "again with --from-head)", id);
+			/* What it applied is unknown, but not less than what
+			 * cleanup kept for it: replay from there (at least
+			 * once, as after any crash of the node). */
+			uint64_t to = f->head_ok && f->h.tail_rev ?
+				      f->h.tail_rev - 1 : 0;
+
+			rc = f->repair ? lf_save_buf(f, rel, text, len,
+						     "a damaged revision file",
+						     "written again", moved,
+						     sizeof(moved)) : 0;
+			if (f->repair && !rc && !f->head_ok)
+				rc = cohort__error(COHORT_ECORRUPT, "the journal "
+						   "head is unknown");
+			if (f->repair && !rc)
+				rc = cohort__revision_write_node(f->c, id, to);
+			report(f, "node.revision", rel, f->repair && !rc, 0, -1,
+			       f->repair && !rc ? moved : NULL,
+			       "revision file of node '%s' is damaged: which "
+			       "records it applied is unknown%s%s%s", id,
+			       !f->repair ? "; 'cohort fsck --repair' sets it "
+			       "before the oldest retained record (the node "
+			       "applies those again)" :
+			       rc ? "; cannot write it again: " :
+			       "; set before the oldest retained record (the "
+			       "node applies those again)",
+			       f->repair && rc ? why_failed(msg, sizeof(msg)) : "",
+			       "");
 		} else if (f->head_ok && rev > f->h.rev &&
 			   !(!f->repair && head_passed(f, rev))) {
 			REPORT(f, "node.revision-ahead", rel, 0,
@@ -2868,6 +3300,7 @@ out:
 	for (i = 0; i < f.nfiles; i++)
 		free(f.files[i].rel);
 	free(f.files);
+	free(f.fixes);
 	for (i = 0; i < f.nstale; i++)
 		free(f.stale[i].text);
 	free(f.stale);

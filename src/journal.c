@@ -1243,12 +1243,21 @@ out:
 
 int cohort__revision_write(cohort_cluster *c, uint64_t rev)
 {
+	int rc;
+
+	if ((rc = cohort__need_node(c)))
+		return rc;
+	return cohort__revision_write_node(c, c->node, rev);
+}
+
+int cohort__revision_write_node(cohort_cluster *c, const char *node,
+				uint64_t rev)
+{
 	char path[PATH_MAX], body[64], text[128];
 	int rc, n, m;
 
-	if ((rc = cohort__need_node(c)) ||
-	    (rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/revision",
-				    c->node)))
+	if ((rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/revision",
+				    node)))
 		return rc;
 	m = snprintf(body, sizeof(body), "cohort-revision 1\nrev %llu\n",
 		     (unsigned long long)rev);
@@ -1315,23 +1324,78 @@ int cohort_journal_set_revision(cohort_journal *j, uint64_t rev)
 
 struct apply_ctx {
 	cohort_journal *j;
-	int each;
+	const cohort_apply_options *o;
 	cohort_record_fn fn;
 	void *arg;
 	uint64_t applied;
 	uint64_t last;
+	uint64_t noted_first, noted_last; /* the lost range last recorded */
 };
+
+/* Add "FIRST-LAST" to nodes/ID/skipped-lost (atomic replace). */
+static int note_skipped(cohort_journal *j, uint64_t first, uint64_t last)
+{
+	char path[PATH_MAX], *old = NULL, *text;
+	size_t len = 0;
+	int rc, n;
+
+	if ((rc = cohort__root_path(path, sizeof(path), j->c,
+				    "nodes/%s/skipped-lost", j->c->node)))
+		return rc;
+	rc = cohort__os_read_file(&old, &len, path, 1u << 20);
+	if (rc && rc != COHORT_ENOTFOUND)
+		return rc;
+	cohort__error_clear();
+	text = malloc(len + 48);
+	if (!text) {
+		free(old);
+		return cohort__error(COHORT_ERROR, "out of memory");
+	}
+	n = snprintf(text, len + 48, "%.*s%llu-%llu\n", (int)len, old ? old : "",
+		     (unsigned long long)first, (unsigned long long)last);
+	free(old);
+	rc = cohort__os_write_atomic(path, text, (size_t)n,
+				     cohort__file_mode(j->c), j->c->node);
+	free(text);
+	return rc;
+}
 
 static int apply_one(const cohort_record *r, void *arg)
 {
 	struct apply_ctx *a = arg;
-	int rc = a->fn(r, a->arg);
+	int rc;
 
-	if (rc)
+	if (!strcmp(r->type, COHORT_LOST_TYPE)) {
+		uint64_t first, last;
+
+		if (cohort_record_lost_range(r, &first, &last)) {
+			cohort__error_clear();
+			first = last = r->rev;
+		}
+		if (!a->o->skip_lost)
+			return cohort__error(COHORT_ELOST, "revisions %llu-%llu "
+					     "were lost (damaged on the shared root "
+					     "and replaced by 'cohort fsck "
+					     "--repair'): node '%s' can go on only "
+					     "from a snapshot taken after revision "
+					     "%llu, or by skipping the lost records "
+					     "explicitly", (unsigned long long)first,
+					     (unsigned long long)last, a->j->c->node,
+					     (unsigned long long)last);
+		/* Accepted: recorded once per range, before the revision
+		 * passes it (a crash in between records it twice). */
+		if (first != a->noted_first || last != a->noted_last) {
+			if ((rc = note_skipped(a->j, first, last)))
+				return rc;
+			a->noted_first = first;
+			a->noted_last = last;
+		}
+	} else if ((rc = a->fn(r, a->arg))) {
 		return rc;
+	}
 	a->applied++;
 	a->last = r->rev;
-	if (a->each)
+	if (a->o->each)
 		return cohort__revision_write(a->j->c, r->rev);
 	return 0;
 }
@@ -1339,12 +1403,31 @@ static int apply_one(const cohort_record *r, void *arg)
 int cohort_journal_apply(cohort_journal *j, int each, cohort_record_fn fn,
 			 void *arg, uint64_t *applied)
 {
-	struct apply_ctx a = { j, each, fn, arg, 0, 0 };
+	cohort_apply_options o = COHORT_APPLY_OPTIONS_INIT;
+
+	o.each = each;
+	return cohort_journal_apply_with(j, &o, fn, arg, applied);
+}
+
+int cohort_journal_apply_with(cohort_journal *j, const cohort_apply_options *o,
+			      cohort_record_fn fn, void *arg, uint64_t *applied)
+{
+	cohort_apply_options def = COHORT_APPLY_OPTIONS_INIT;
+	struct apply_ctx a;
 	uint64_t rev, tail, head;
 	int rc, r2;
 
 	if (applied)
 		*applied = 0;
+	if (!o)
+		o = &def;
+	if (o->version != COHORT_APPLY_OPTIONS_VERSION)
+		return cohort__error(COHORT_EINVAL, "bad apply options version");
+	memset(&a, 0, sizeof(a));
+	a.j = j;
+	a.o = o;
+	a.fn = fn;
+	a.arg = arg;
 	if ((rc = cohort_journal_revision(j, &rev)) ||
 	    (rc = cohort_journal_bounds(j, &tail, &head)))
 		return rc;
@@ -1364,13 +1447,32 @@ int cohort_journal_apply(cohort_journal *j, int each, cohort_record_fn fn,
 	if (rev == head)
 		return 0;
 	rc = cohort_journal_read(j, rev + 1, 0, apply_one, &a);
-	if (!each && a.applied) {
+	if (!o->each && a.applied) {
 		r2 = cohort__revision_write(j->c, a.last);
 		if (!rc)
 			rc = r2;
 	}
 	if (applied)
 		*applied = a.applied;
+	return rc;
+}
+
+int cohort_journal_skipped_lost(cohort_cluster *c, const char *node,
+				char **ranges)
+{
+	char path[PATH_MAX];
+	size_t len;
+	int rc;
+
+	*ranges = NULL;
+	if ((rc = cohort__root_path(path, sizeof(path), c,
+				    "nodes/%s/skipped-lost", node)))
+		return rc;
+	rc = cohort__os_read_file(ranges, &len, path, 1u << 20);
+	if (rc == COHORT_ENOTFOUND) {
+		cohort__error_clear();
+		return 0;
+	}
 	return rc;
 }
 

@@ -93,6 +93,10 @@ int cohort__lost_format(char **out, size_t *len, uint64_t first,
 			uint64_t last, int64_t when_ms, const char *why);
 
 int cohort__revision_parse(uint64_t *rev, const char *text, size_t len);
+/* Write node 'node''s revision file (fsck's repair; a node writes its own
+ * with cohort_journal_set_revision()). */
+int cohort__revision_write_node(cohort_cluster *c, const char *node,
+				uint64_t rev);
 
 struct cohort_journal;
 struct cohort_lock;

@@ -724,12 +724,15 @@ END_TEST
 START_TEST(test_committed_record_damaged)
 {
 	uint64_t off, off5;
-	size_t size, len1, len2, size5;
+	size_t size, len1, len2, size5, i, n = 0;
 	unsigned char *b1, *b2;
 	const struct prob *p;
+	char *before, *after, *want;
 	struct run *r;
+	uint64_t rev;
 
 	append_many(6, "d");
+	before = all_records();
 	find_record(1, 5, &off5, &size5);
 	find_record(1, 3, &off, &size);
 	flip_byte(at(seg_rel(1)), off + size - 12);
@@ -739,35 +742,93 @@ START_TEST(test_committed_record_damaged)
 	ck_assert_uint_eq(p->rev, 3);
 	ck_assert_int_eq(p->offset, (int64_t)off);
 	ck_assert_ptr_nonnull(strstr(p->detail, "record 3"));
-	/* Not repairable: left, and the segment is untouched. */
-	r = fsck_run(1, -1);
-	p = expect(r, "journal.record", seg_rel(1), 0);
-	ck_assert_uint_eq(p->rev, 3);
-	ck_assert_uint_eq(r->sum.repaired, 0);
-	b2 = slurp(at(seg_rel(1)), &len2);
-	ck_assert_uint_eq(len1, len2);
-	ck_assert(!memcmp(b1, b2, len1));
+	ck_assert_ptr_nonnull(strstr(p->detail, "lost records"));
 	free(b1);
-	free(b2);
-	r = fsck_run(0, -1);
-	expect(r, "journal.record", seg_rel(1), 0);
 	/* A second damaged record further on is found too: the scan reads on
 	 * from the next record that verifies. */
-	{
-		size_t i, n = 0;
+	flip_byte(at(seg_rel(1)), off5 + size5 - 12);
+	b1 = slurp(at(seg_rel(1)), &len1);
+	r = fsck_run(0, -1);
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->v[i].kind, "journal.record")) {
+			ck_assert(r->v[i].rev == 3 || r->v[i].rev == 5);
+			ck_assert_int_eq(r->v[i].offset, r->v[i].rev == 3 ?
+					 (int64_t)off : (int64_t)off5);
+			n++;
+		}
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(r->sum.records, 4);
 
-		flip_byte(at(seg_rel(1)), off5 + size5 - 12);
-		r = fsck_run(0, -1);
-		for (i = 0; i < r->n; i++)
-			if (!strcmp(r->v[i].kind, "journal.record")) {
-				ck_assert(r->v[i].rev == 3 || r->v[i].rev == 5);
-				ck_assert_int_eq(r->v[i].offset, r->v[i].rev == 3 ?
-						 (int64_t)off : (int64_t)off5);
-				n++;
-			}
-		ck_assert_uint_eq(n, 2);
-		ck_assert_uint_eq(r->sum.records, 4);
+	/* Repair: each damaged revision becomes a lost record in place, the
+	 * damaged bytes go to lost+found, the head segment is sealed first. */
+	r = fsck_run(1, -1);
+	ck_assert_uint_eq(r->sum.lost, 2);
+	ck_assert_uint_eq(r->sum.problems, r->sum.repaired);
+	p = expect(r, "journal.record", seg_rel(1), 1);
+	ck_assert_ptr_nonnull(strstr(p->detail, "replaced by lost records"));
+	{
+		/* What went to lost+found is the damaged bytes, whole. */
+		char lf[PATH_MAX + 128], name[128];
+		unsigned char *saved;
+		size_t slen;
+
+		snprintf(name, sizeof(name), "journal/seg-0000000000000001."
+			 "bytes-%llu-%llu", (unsigned long long)off,
+			 (unsigned long long)(off + size));
+		manifest_has(r, name);
+		ck_assert(snprintf(lf, sizeof(lf), "%s/%s/%s", root,
+				   r->sum.lost_found, name) < (int)sizeof(lf));
+		saved = slurp(lf, &slen);
+		ck_assert_uint_eq(slen, size);
+		ck_assert(!memcmp(saved, b1 + off, size));
+		free(saved);
 	}
+	ck_assert_uint_eq(head_now().seg, 2);
+	r = fsck_run(0, -1);
+	if (r->n)
+		dump(r);
+	ck_assert_uint_eq(r->n, 0);
+	ck_assert_uint_eq(r->sum.lost_records, 2);
+	ck_assert_uint_eq(r->sum.records, 6);
+
+	/* Every other record is what it was, at its revision; 3 and 5 are
+	 * lost records naming themselves. */
+	after = all_records();
+	want = strdup(before);
+	{
+		char *line, *save = NULL, *got = after;
+
+		for (line = strtok_r(want, "\n", &save), rev = 1; line;
+		     line = strtok_r(NULL, "\n", &save), rev++) {
+			char *eol = strchr(got, '\n');
+
+			ck_assert_ptr_nonnull(eol);
+			*eol = '\0';
+			if (rev == 3 || rev == 5) {
+				char head[64];
+
+				snprintf(head, sizeof(head), "%" PRIu64 " n1 "
+					 COHORT_LOST_TYPE " {\"lost\":[%" PRIu64
+					 ",%" PRIu64 "]", rev, rev, rev);
+				ck_assert_msg(!strncmp(got, head, strlen(head)),
+					      "revision %" PRIu64 ": %s", rev, got);
+			} else {
+				ck_assert_str_eq(got, line);
+			}
+			got = eol + 1;
+		}
+		ck_assert_uint_eq(rev, 7);
+	}
+	free(want);
+	free(after);
+	b2 = slurp(at(seg_rel(1)), &len2);
+	ck_assert_uint_gt(len2, 0);
+	free(b1);
+	free(b2);
+	/* The cluster goes on. */
+	ck_assert_uint_eq(append_str("after the repair"), 7);
+	expect_clean();
+	free(before);
 }
 END_TEST
 
@@ -887,13 +948,30 @@ START_TEST(test_head_damaged)
 {
 	struct run *r;
 
+	struct cohort__head h;
+	char *before;
+	const struct prob *p;
+
 	append_many(3, "h");
+	h = head_now();
+	before = all_records();
 	write_str(at("journal/head"), "not a head at all");
 	r = check_unchanged();
-	expect(r, "journal.head", "journal/head", 0);
+	p = expect(r, "journal.head", "journal/head", 0);
+	ck_assert_ptr_nonnull(strstr(p->detail, "rebuilds it"));
+	/* Rebuilt from the segments: the same revisions, the old bytes in
+	 * lost+found. */
 	r = fsck_run(1, -1);
-	expect(r, "journal.head", "journal/head", 0);
-	ck_assert_uint_eq(r->sum.repaired, 0);
+	expect(r, "journal.head", "journal/head", 1);
+	manifest_has(r, "journal/head");
+	ck_assert_uint_eq(r->sum.head, h.rev);
+	ck_assert_uint_eq(head_now().rev, h.rev);
+	ck_assert_uint_eq(head_now().off, h.off);
+	ck_assert_uint_eq(head_now().tail_rev, h.tail_rev);
+	expect_clean();
+	records_kept(before);
+	ck_assert_uint_eq(append_str("after"), h.rev + 1);
+	free(before);
 }
 END_TEST
 
@@ -916,9 +994,18 @@ START_TEST(test_revision_files)
 	write_str(at("nodes/n1/revision"), "cohort-revision 1\nrev 2\nsum 0\n");
 	r = check_unchanged();
 	expect(r, "node.revision", "nodes/n1/revision", 0);
+	/* Repair sets it before the oldest retained record: the node applies
+	 * what is kept again (at least once), nothing is skipped. */
 	r = fsck_run(1, -1);
-	expect(r, "node.revision", "nodes/n1/revision", 0);
-	ck_assert(exists(at("nodes/n1/revision")));
+	expect(r, "node.revision", "nodes/n1/revision", 1);
+	manifest_has(r, "nodes/n1/revision");
+	{
+		uint64_t rev = 99;
+
+		ck_assert_int_eq(cohort_journal_revision(j, &rev), 0);
+		ck_assert_uint_eq(rev, head_now().tail_rev - 1);
+	}
+	expect_clean();
 	ck_assert_int_eq(cohort_journal_set_revision(j, head), 0);
 	expect_clean();
 }

@@ -135,10 +135,41 @@ int cohort_journal_set_revision(cohort_journal *j, uint64_t rev);
  * record when 'each' is set, else once at the end).  Stops at the first
  * non-zero return of 'fn' (returned) with the revision at the last record
  * applied.  '*applied' (may be NULL) counts the records applied.
- * COHORT_EBEHIND when this node's revision is older than the tail.
+ * COHORT_EBEHIND when this node's revision is older than the tail;
+ * COHORT_ELOST at a lost record (see cohort_apply_options).
  */
 int cohort_journal_apply(cohort_journal *j, int each, cohort_record_fn fn,
 			 void *arg, uint64_t *applied);
+
+/* How cohort_journal_apply_with() applies. */
+typedef struct cohort_apply_options {
+	int version;
+	/* Write the revision after each record (else once at the end). */
+	int each;
+	/*
+	 * Lost records (COHORT_LOST_TYPE): 0 stops before the first one with
+	 * COHORT_ELOST (the message names the revisions); 1 accepts the loss:
+	 * 'fn' is not called for them, the revision passes them, and each
+	 * range is added to 'nodes/ID/skipped-lost' (see
+	 * cohort_journal_skipped_lost()).
+	 */
+	int skip_lost;
+} cohort_apply_options;
+
+#define COHORT_APPLY_OPTIONS_VERSION 1
+#define COHORT_APPLY_OPTIONS_INIT { COHORT_APPLY_OPTIONS_VERSION, 1, 0 }
+
+/* cohort_journal_apply() with options ('o' NULL: the defaults). */
+int cohort_journal_apply_with(cohort_journal *j, const cohort_apply_options *o,
+			      cohort_record_fn fn, void *arg, uint64_t *applied);
+
+/*
+ * The lost ranges node 'node' skipped, one "FIRST-LAST" line each, in the
+ * order it passed them; '*ranges' is the caller's (free()), NULL when it
+ * skipped none.
+ */
+int cohort_journal_skipped_lost(cohort_cluster *c, const char *node,
+				char **ranges);
 
 /*
  * Wait until the head passes 'known' or 'timeout_ms' passes (negative:
