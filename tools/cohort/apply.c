@@ -140,6 +140,43 @@ int apply_result(int rc, struct apply_ctx *a)
 	return 0;
 }
 
+static int lost_cb(const cohort_record *r, void *arg)
+{
+	uint64_t *range = arg;
+
+	if (cohort_record_lost_range(r, &range[0], &range[1]))
+		range[0] = range[1] = r->rev;
+	return 0;
+}
+
+/*
+ * The node stopped at a lost record (COHORT_ELOST): restore it from the
+ * application snapshot when CMD is given and a snapshot taken after the
+ * lost revisions exists; else say so, naming the revisions and both ways
+ * on.
+ */
+int lost_stop(cohort_cluster *c, cohort_journal *j, const char *cmd)
+{
+	uint64_t range[2] = { 0, 0 }, rev = 0;
+	char msg[1024];
+	int rc;
+
+	snprintf(msg, sizeof(msg), "%s", cohort_error_last());
+	if ((rc = cohort_journal_revision(j, &rev)) ||
+	    (rc = cohort_journal_read(j, rev + 1, 1, lost_cb, range)) ||
+	    !range[1])
+		return fail("%s: restore this node from the application snapshot "
+			    "(--exec-snapshot CMD) or accept the loss "
+			    "(--skip-lost)", msg);
+	if (!cmd)
+		return fail("revisions %" PRIu64 "-%" PRIu64 " were lost (see "
+			    "'cohort log --from %" PRIu64 "'): restore this node "
+			    "from the application snapshot (--exec-snapshot CMD) "
+			    "or accept the loss (--skip-lost)", range[0],
+			    range[1], range[0]);
+	return bootstrap_from(c, j, cmd, range[1]);
+}
+
 /*
  * A node behind the oldest retained record: hand the application's
  * snapshot to CMD on standard input (COHORT_REV is its revision), then set
@@ -147,16 +184,29 @@ int apply_result(int rc, struct apply_ctx *a)
  */
 int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd)
 {
+	uint64_t tail = 0;
+	int rc;
+
+	if (!cmd)
+		return fail("%s (run with --exec-snapshot CMD to load the "
+			    "application snapshot, see 'cohort snapshot get')",
+			    cohort_error_last());
+	if ((rc = cohort_journal_bounds(j, &tail, NULL)))
+		return fail_lib(rc);
+	return bootstrap_from(c, j, cmd, tail ? tail - 1 : 0);
+}
+
+/* Restore from the application snapshot, which must be at revision
+ * 'need' or later. */
+int bootstrap_from(cohort_cluster *c, cohort_journal *j, const char *cmd,
+		   uint64_t need)
+{
 	cohort_record r;
 	uint64_t rev = 0, tail = 0;
 	void *data = NULL;
 	size_t len = 0;
 	int rc, status = 0;
 
-	if (!cmd)
-		return fail("%s (run with --exec-snapshot CMD to load the "
-			    "application snapshot, see 'cohort snapshot get')",
-			    cohort_error_last());
 	if ((rc = cohort_snapshot_get(c, &data, &len, &rev)))
 		return fail("cannot bootstrap: %s", cohort_error_last());
 	if ((rc = cohort_journal_bounds(j, &tail, NULL))) {
@@ -168,6 +218,13 @@ int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd)
 		return fail("cannot bootstrap: the latest snapshot (revision %"
 			    PRIu64 ") is older than the oldest retained record "
 			    "(%" PRIu64 ")", rev, tail);
+	}
+	if (rev < need) {
+		free(data);
+		return fail("cannot restore past the lost revisions up to %" PRIu64
+			    ": the latest snapshot is at revision %" PRIu64 " "
+			    "(publish a newer one with 'cohort snapshot put', or "
+			    "accept the loss with --skip-lost)", need, rev);
 	}
 	memset(&r, 0, sizeof(r));
 	r.rev = rev;

@@ -115,6 +115,12 @@ int apply_cb(const cohort_record *r, void *arg);
 int apply_result(int rc, struct apply_ctx *a);
 /* Load the application snapshot through 'cmd' for a node behind the tail. */
 int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd);
+/* The same, with a snapshot at revision 'need' or later. */
+int bootstrap_from(cohort_cluster *c, cohort_journal *j, const char *cmd,
+		   uint64_t need);
+/* After COHORT_ELOST: restore past the lost records through 'cmd' (may be
+ * NULL), or fail naming them and the ways on. */
+int lost_stop(cohort_cluster *c, cohort_journal *j, const char *cmd);
 /* SIGINT/SIGTERM handler: sets stop_requested. */
 void on_stop(int sig);
 

@@ -344,15 +344,18 @@ static int node_apply_cb(const cohort_record *r, void *arg)
 static const char node_help[] =
 	"usage: cohort node [--exec CMD] [--materialize DIR] [--namespace NS]\n"
 	"                   [--poll-ms N] [--priority N] [--skip-own]\n"
-	"                   [--exec-snapshot CMD]\n"
+	"                   [--exec-snapshot CMD] [--skip-lost]\n"
 	"Mount-and-go: join (or rejoin) this node, replay every record it missed\n"
 	"through CMD (as 'sync --exec'), materialize the installed packages into\n"
 	"DIR, then watch: new records go through CMD in order, store changes are\n"
 	"materialized as they land, and the node's heartbeat is written every\n"
 	"[cluster] heartbeat_interval.  When the root stops answering the node\n"
 	"turns read-only (appends and installs on it are refused) and back to\n"
-	"read-write once it has caught up again.  One line per action on\n"
-	"stderr; exits 0 on SIGTERM or SIGINT after the action in hand.\n";
+	"read-write once it has caught up again.  At lost records (revisions\n"
+	"'cohort fsck --repair' could not save) it stops with exit 1 naming\n"
+	"them, unless --exec-snapshot restores it past them or --skip-lost\n"
+	"accepts the loss (as 'sync').  One line per action on stderr; exits 0\n"
+	"on SIGTERM or SIGINT after the action in hand.\n";
 
 int cmd_node(int argc, char **argv)
 {
@@ -363,8 +366,10 @@ int cmd_node(int argc, char **argv)
 		{ "poll-ms", required_argument, NULL, 'p' },
 		{ "priority", required_argument, NULL, 'P' },
 		{ "skip-own", no_argument, NULL, 's' },
-		{ "exec-snapshot", required_argument, NULL, 'S' }, { 0, 0, 0, 0 } };
+		{ "exec-snapshot", required_argument, NULL, 'S' },
+		{ "skip-lost", no_argument, NULL, 'L' }, { 0, 0, 0, 0 } };
 	cohort_join_options jo = COHORT_JOIN_OPTIONS_INIT;
+	cohort_apply_options ao = COHORT_APPLY_OPTIONS_INIT;
 	const char *snap_cmd = NULL;
 	struct node_ctx nc;
 	struct beat b;
@@ -389,6 +394,7 @@ int cmd_node(int argc, char **argv)
 		case 'N': ns = optarg; break;
 		case 's': nc.a.p.skip_own = 1; break;
 		case 'S': snap_cmd = optarg; break;
+		case 'L': ao.skip_lost = 1; break;
 		case 'p':
 			if (parse_u64(&poll_ms, optarg) || poll_ms < 1 ||
 			    poll_ms > 3600000)
@@ -462,7 +468,8 @@ int cmd_node(int argc, char **argv)
 		uint64_t before = nc.applied;
 
 		if (healthy) {
-			rc = cohort_journal_apply(j, 1, node_apply_cb, &nc, NULL);
+			rc = cohort_journal_apply_with(j, &ao, node_apply_cb, &nc,
+						       NULL);
 			if (rc == STOPPED)
 				break;
 			if (rc == HOOK_FAILED) {
@@ -471,6 +478,11 @@ int cmd_node(int argc, char **argv)
 			}
 			if (rc == COHORT_EBEHIND) {
 				if ((rc = bootstrap(c, j, snap_cmd)))
+					goto out;
+				continue;
+			}
+			if (rc == COHORT_ELOST) {
+				if ((rc = lost_stop(c, j, snap_cmd)))
 					goto out;
 				continue;
 			}
