@@ -2332,9 +2332,11 @@ again:
 				if (f->repair && (found || limit_rev != UINT64_MAX) &&
 				    add_fix(f, s, res.end_off, found ? at : limit,
 					    res.next_rev,
-					    found ? nrev - 1 : limit_rev, "%s: %s",
-					    stop_why(&res, b, sizeof(b)),
-					    lostmsg) == 0) {
+					    found ? nrev - 1 : limit_rev,
+					    "committed record %llu at offset %llu "
+					    "%s", (unsigned long long)res.next_rev,
+					    (unsigned long long)res.end_off,
+					    stop_why(&res, b, sizeof(b))) == 0) {
 					/* reported when it is done */
 				} else {
 					report(f, "journal.record", rel, 0,
