@@ -1273,8 +1273,16 @@ static void on_record(struct fsck *f, const cohort__rec *r, const char *rel,
 
 	f->sum->records++;
 	if (r->type_len == strlen(COHORT_LOST_TYPE) &&
-	    !memcmp(r->type, COHORT_LOST_TYPE, r->type_len))
+	    !memcmp(r->type, COHORT_LOST_TYPE, r->type_len)) {
 		f->sum->lost_records++;
+		/* It may have been a store record: a replay past it proves
+		 * nothing about the index (the snapshot, if it covers it,
+		 * is what is known). */
+		if (f->mode == MODE_FULL ||
+		    (f->mode == MODE_FROM_SNAPSHOT && r->rev > snap_rev(f)))
+			f->jix_ok = 0;
+		return;
+	}
 	if (r->type_len < 6 || memcmp(r->type, "store.", 6))
 		return;
 	memcpy(type, r->type, r->type_len);

@@ -124,6 +124,10 @@ int lost_stop(cohort_cluster *c, cohort_journal *j, const char *cmd);
 /* SIGINT/SIGTERM handler: sets stop_requested. */
 void on_stop(int sig);
 
+/* After a store operation: warn on stderr when the index was replayed past
+ * lost records (cohort_store_lost()). */
+void warn_store_lost(cohort_store *st);
+
 /* ---- commands ---- */
 
 int cmd_init(int argc, char **argv);
