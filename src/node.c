@@ -231,30 +231,65 @@ static int record_cb(const cohort_record *r, void *arg)
 	return 0;
 }
 
+static int lost_cb(const cohort_record *r, void *arg)
+{
+	uint64_t *last = arg, first;
+
+	if (cohort_record_lost_range(r, &first, last))
+		*last = r->rev;
+	return 0;
+}
+
+/*
+ * The last revision lost with the lost record this node stopped at, or 0
+ * when it cannot be read.  The COHORT_ELOST message stays.
+ */
+static uint64_t lost_until(cohort_node *n)
+{
+	uint64_t rev = 0, last = 0;
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s", cohort_error_last());
+	if (cohort_journal_revision(n->j, &rev) ||
+	    cohort_journal_read(n->j, rev + 1, 1, lost_cb, &last))
+		last = 0;
+	(void)cohort__error(COHORT_ELOST, "%s", msg);
+	return last;
+}
+
 /*
  * Catch up.  0, with '*healthy' = 0 and 'why' when the root did not answer;
- * or what stops the node: the callback's return, damage, being behind.
+ * or what stops the node: the callback's return, damage, being behind or
+ * at lost records without a snapshot that gets past.
  */
 static int catch_up(cohort_node *n, int *healthy, char *why, size_t size)
 {
+	cohort_apply_options ao = COHORT_APPLY_OPTIONS_INIT;
+
+	ao.skip_lost = n->o.skip_lost;
 	for (;;) {
+		uint64_t need = 0;
 		int rc;
 
 		n->cb_rc = 0;
-		rc = cohort_journal_apply(n->j, 1, record_cb, n, NULL);
+		rc = cohort_journal_apply_with(n->j, &ao, record_cb, n, NULL);
 		if (n->cb_rc || rc == COHORT_ECORRUPT)
 			return rc;
 		if (rc == 0 || rc == NODE_INTERRUPTED)
 			return 0;
-		if (rc != COHORT_EBEHIND) {
+		if (rc == COHORT_ELOST) {
+			/* Restore past the lost records, if a snapshot does. */
+			if (!n->o.restore || !(need = lost_until(n)))
+				return rc;
+		} else if (rc != COHORT_EBEHIND) {
 			*healthy = 0;
 			snprintf(why, size, "the shared root does not answer: %s",
 				 cohort_error_last());
 			return 0;
-		}
-		if (!n->o.restore)
+		} else if (!n->o.restore) {
 			return rc;
-		if ((rc = cohort_snapshot_load(n->c, n->j, n->o.restore,
+		}
+		if ((rc = cohort_snapshot_load(n->c, n->j, need, n->o.restore,
 					       n->o.user, NULL)))
 			return rc;
 	}

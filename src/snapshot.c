@@ -101,7 +101,7 @@ int cohort_snapshot_rev(cohort_cluster *c, uint64_t *rev)
 	return rc;
 }
 
-int cohort_snapshot_load(cohort_cluster *c, cohort_journal *j,
+int cohort_snapshot_load(cohort_cluster *c, cohort_journal *j, uint64_t need,
 			 cohort_snapshot_fn fn, void *user, uint64_t *rev)
 {
 	uint64_t srev = 0, tail = 0;
@@ -118,6 +118,14 @@ int cohort_snapshot_load(cohort_cluster *c, cohort_journal *j,
 				   "snapshot (revision %" PRIu64 ") is older than "
 				   "the oldest retained record (%" PRIu64 ")",
 				   srev, tail);
+		goto out;
+	}
+	if (srev < need) {
+		rc = cohort__error(COHORT_ENOTFOUND, "cannot restore past the lost "
+				   "revisions up to %" PRIu64 ": the latest "
+				   "snapshot is at revision %" PRIu64 " (publish a "
+				   "newer one with 'cohort snapshot put', or accept "
+				   "the loss with --skip-lost)", need, srev);
 		goto out;
 	}
 	if ((rc = fn(data, len, srev, user)))

@@ -104,6 +104,11 @@ typedef struct cohort_node_options {
 	int poll_ms;		  /* 0: [journal] poll_interval */
 	int skip_own;		  /* this node's own records advance the
 				     revision without 'apply' */
+	int skip_lost;		  /* lost records (COHORT_LOST_TYPE) are passed,
+				     the loss accepted (cohort_apply_options);
+				     else a step stops there (COHORT_ELOST)
+				     unless 'restore' loads a snapshot past
+				     them */
 	const char *materialize;  /* folder to keep identical to the installed
 				     packages; NULL: none */
 	const char *ns;		  /* with 'materialize': this namespace's and the
@@ -120,8 +125,8 @@ typedef struct cohort_node_options {
 
 #define COHORT_NODE_OPTIONS_VERSION 1
 #define COHORT_NODE_OPTIONS_INIT \
-	{ COHORT_NODE_OPTIONS_VERSION, -1, 0, 0, NULL, NULL, NULL, NULL, NULL, \
-	  NULL, NULL }
+	{ COHORT_NODE_OPTIONS_VERSION, -1, 0, 0, 0, NULL, NULL, NULL, NULL, \
+	  NULL, NULL, NULL }
 
 /*
  * Start a node runtime on the open cluster 'c' (which needs a node id):
@@ -139,7 +144,9 @@ int cohort_node_start(cohort_node **out, cohort_cluster *c,
  * Returns 0 (also while read-only: that is a mode, not an error), or what
  * stops the node: a callback's non-zero return, COHORT_ECORRUPT (a
  * committed record failed verification), COHORT_EBEHIND without a
- * 'restore' callback, or a failed bootstrap.
+ * 'restore' callback, COHORT_ELOST at lost records (without 'skip_lost',
+ * and without a 'restore' that could load a snapshot past them), or a
+ * failed bootstrap.
  */
 int cohort_node_step(cohort_node *n);
 

@@ -147,6 +147,43 @@ int behind_without_snapshot(void)
 		    cohort_error_last());
 }
 
+static int lost_cb(const cohort_record *r, void *arg)
+{
+	uint64_t *range = arg;
+
+	if (cohort_record_lost_range(r, &range[0], &range[1]))
+		range[0] = range[1] = r->rev;
+	return 0;
+}
+
+/*
+ * The node stopped at a lost record (COHORT_ELOST): restore it from the
+ * application snapshot when CMD is given and a snapshot taken after the
+ * lost revisions exists; else say so, naming the revisions and both ways
+ * on.
+ */
+int lost_stop(cohort_cluster *c, cohort_journal *j, const char *cmd)
+{
+	uint64_t range[2] = { 0, 0 }, rev = 0;
+	char msg[1024];
+	int rc;
+
+	snprintf(msg, sizeof(msg), "%s", cohort_error_last());
+	if ((rc = cohort_journal_revision(j, &rev)) ||
+	    (rc = cohort_journal_read(j, rev + 1, 1, lost_cb, range)) ||
+	    !range[1])
+		return fail("%s: restore this node from the application snapshot "
+			    "(--exec-snapshot CMD) or accept the loss "
+			    "(--skip-lost)", msg);
+	if (!cmd)
+		return fail("revisions %" PRIu64 "-%" PRIu64 " were lost (see "
+			    "'cohort log --from %" PRIu64 "'): restore this node "
+			    "from the application snapshot (--exec-snapshot CMD) "
+			    "or accept the loss (--skip-lost)", range[0],
+			    range[1], range[0]);
+	return bootstrap_from(c, j, cmd, range[1]);
+}
+
 /*
  * Hand the application's snapshot to CMD on standard input (COHORT_REV is
  * its revision, COHORT_TYPE "snapshot").
@@ -187,17 +224,25 @@ static int restore_cb(const void *data, size_t len, uint64_t rev, void *arg)
 /*
  * A node behind the oldest retained record: load the application's
  * snapshot through CMD, then the node's revision is the snapshot's and
- * replay goes on from there (cohort_snapshot_load()).
+ * replay goes on from there.
  */
 int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd)
+{
+	if (!cmd)
+		return behind_without_snapshot();
+	return bootstrap_from(c, j, cmd, 0);
+}
+
+/* Restore from the application snapshot, which must be at revision
+ * 'need' or later (cohort_snapshot_load()). */
+int bootstrap_from(cohort_cluster *c, cohort_journal *j, const char *cmd,
+		   uint64_t need)
 {
 	struct restore_ctx x = { c, cmd };
 	uint64_t rev = 0;
 	int rc;
 
-	if (!cmd)
-		return behind_without_snapshot();
-	rc = cohort_snapshot_load(c, j, restore_cb, &x, &rev);
+	rc = cohort_snapshot_load(c, j, need, restore_cb, &x, &rev);
 	if (rc > 0)
 		return rc; /* the hook's failure, said */
 	if (rc)

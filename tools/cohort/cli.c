@@ -335,3 +335,15 @@ int print_cb(const cohort_record *r, void *arg)
 		return COHORT_ERROR;
 	return 0;
 }
+
+void warn_store_lost(cohort_store *st)
+{
+	uint64_t first, last;
+
+	if (st && cohort_store_lost(st, &first, &last))
+		fprintf(stderr, "cohort: warning: journal revisions %" PRIu64 "-%"
+			PRIu64 " were lost (see 'cohort fsck'); a package installed "
+			"or uninstalled there may be missing from the index or "
+			"listed wrongly: install it again, then run 'cohort "
+			"materialize'\n", first, last);
+}

@@ -116,6 +116,12 @@ int apply_result(int rc, struct apply_ctx *a);
 /* Load the application snapshot through 'cmd' for a node behind the tail
  * (without 'cmd': behind_without_snapshot()); 0, or the exit status. */
 int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd);
+/* The same, with a snapshot at revision 'need' or later. */
+int bootstrap_from(cohort_cluster *c, cohort_journal *j, const char *cmd,
+		   uint64_t need);
+/* After COHORT_ELOST: restore past the lost records through 'cmd' (may be
+ * NULL), or fail naming them and the ways on. */
+int lost_stop(cohort_cluster *c, cohort_journal *j, const char *cmd);
 /* Exit 1: the node is behind the tail and no --exec-snapshot was given. */
 int behind_without_snapshot(void);
 /* Run 'cmd' with the snapshot on standard input: 0, or the exit status
@@ -124,6 +130,10 @@ int restore_hook(cohort_cluster *c, const char *cmd, const void *data,
 		 size_t len, uint64_t rev);
 /* SIGINT/SIGTERM handler: sets stop_requested. */
 void on_stop(int sig);
+
+/* After a store operation: warn on stderr when the index was replayed past
+ * lost records (cohort_store_lost()). */
+void warn_store_lost(cohort_store *st);
 
 /* ---- commands ---- */
 

@@ -182,6 +182,7 @@ int cmd_log(int argc, char **argv)
 
 static const char sync_help[] =
 	"usage: cohort sync [--exec CMD] [--skip-own] [--json]\n"
+	"                   [--exec-snapshot CMD] [--skip-lost]\n"
 	"Apply, in order, every record after this node's revision, advancing\n"
 	"the node's revision file after each.  Without --exec print them as\n"
 	"'log' does.  With --exec run '/bin/sh -c CMD' once per record with the\n"
@@ -194,16 +195,24 @@ static const char sync_help[] =
 	"  --skip-own   records appended by this node advance the revision\n"
 	"               but are not printed or run\n"
 	"  --exec-snapshot CMD  when this node is behind the oldest retained\n"
-	"               record, run CMD with the application snapshot on standard\n"
-	"               input (COHORT_REV: its revision), then replay from there\n";
+	"               record, or stopped at lost records (see 'cohort fsck'),\n"
+	"               run CMD with the application snapshot on standard\n"
+	"               input (COHORT_REV: its revision), then replay from there\n"
+	"  --skip-lost  pass lost records (revisions 'cohort fsck --repair'\n"
+	"               could not save): they are not printed or run, and\n"
+	"               'cohort status' lists them for this node.  Without it\n"
+	"               (or --exec-snapshot) sync stops before the first one\n"
+	"               with exit 1, naming the revisions\n";
 
 static const char watch_help[] =
 	"usage: cohort watch [--exec CMD] [--skip-own] [--json] [--poll-ms N]\n"
+	"                    [--exec-snapshot CMD] [--skip-lost]\n"
 	"'sync', then keep applying new records as they are committed, until\n"
 	"SIGINT or SIGTERM (then exit 0 after the record in hand).  Commits made\n"
 	"on this host wake it at once (inotify); other hosts' commits are seen\n"
 	"by polling the journal head every N ms (default: [journal]\n"
-	"poll_interval, 250ms).  Takes --exec and --exec-snapshot as 'sync'.\n";
+	"poll_interval, 250ms).  Takes --exec, --exec-snapshot and --skip-lost\n"
+	"as 'sync'.\n";
 
 static int sync_or_watch(int argc, char **argv, int watch)
 {
@@ -212,8 +221,10 @@ static int sync_or_watch(int argc, char **argv, int watch)
 		{ "skip-own", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "exec-snapshot", required_argument, NULL, 'S' },
+		{ "skip-lost", no_argument, NULL, 'L' },
 		{ "poll-ms", required_argument, NULL, 'p' }, { 0, 0, 0, 0 } };
 	const char *name = watch ? "watch" : "sync", *snap_cmd = NULL;
+	cohort_apply_options ao = COHORT_APPLY_OPTIONS_INIT;
 	struct apply_ctx a;
 	cohort_cluster *c = NULL;
 	cohort_journal *j = NULL;
@@ -228,6 +239,7 @@ static int sync_or_watch(int argc, char **argv, int watch)
 		case 's': a.p.skip_own = 1; break;
 		case 'j': a.p.json = 1; break;
 		case 'S': snap_cmd = optarg; break;
+		case 'L': ao.skip_lost = 1; break;
 		case 'p':
 			if (!watch || parse_u64(&poll_ms, optarg) || poll_ms < 1 ||
 			    poll_ms > 3600000)
@@ -262,9 +274,14 @@ static int sync_or_watch(int argc, char **argv, int watch)
 	for (;;) {
 		uint64_t rev = 0;
 
-		rc = cohort_journal_apply(j, 1, apply_cb, &a, &applied);
+		rc = cohort_journal_apply_with(j, &ao, apply_cb, &a, &applied);
 		if (rc == COHORT_EBEHIND) {
 			if ((rc = bootstrap(c, j, snap_cmd)))
+				break;
+			continue;
+		}
+		if (rc == COHORT_ELOST) {
+			if ((rc = lost_stop(c, j, snap_cmd)))
 				break;
 			continue;
 		}
@@ -302,12 +319,37 @@ int cmd_watch(int argc, char **argv)
 
 /* ---- status ------------------------------------------------------------- */
 
+/* The lost ranges node 'id' skipped, as [[FIRST,LAST],...]. */
+static json_object *skipped_lost_json(cohort_cluster *c, const char *id)
+{
+	json_object *arr = json_object_new_array();
+	char *ranges = NULL, *line, *save = NULL;
+
+	if (cohort_journal_skipped_lost(c, id, &ranges))
+		return arr; /* unreadable: status says what it can */
+	for (line = ranges ? strtok_r(ranges, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long a, b;
+		json_object *r;
+
+		if (sscanf(line, "%llu-%llu", &a, &b) != 2)
+			continue;
+		r = json_object_new_array();
+		json_object_array_add(r, json_object_new_int64((int64_t)a));
+		json_object_array_add(r, json_object_new_int64((int64_t)b));
+		json_object_array_add(arr, r);
+	}
+	free(ranges);
+	return arr;
+}
+
 static const char status_help[] =
 	"usage: cohort status [--json]\n"
 	"The cluster id, head and tail revisions, this node's mode (rw or ro,\n"
 	"with --node), every registered node (revision, lag, state: live, stale\n"
-	"or retired, heartbeat age by the file server's clock, priority) and\n"
-	"the last run of each run-once job.\n";
+	"or retired, heartbeat age by the file server's clock, priority, the\n"
+	"lost revisions it skipped with --skip-lost) and the last run of each\n"
+	"run-once job.\n";
 
 int cmd_status(int argc, char **argv)
 {
@@ -400,6 +442,7 @@ int cmd_status(int argc, char **argv)
 					       nodes[i].heartbeat_age_ms < 0 ? NULL :
 					       json_object_new_int64(nodes[i].heartbeat_age_ms));
 			json_object_object_add(e, "priority", json_object_new_int(nodes[i].priority));
+			json_object_object_add(e, "skipped_lost", skipped_lost_json(c, nodes[i].id));
 			json_object_array_add(arr, e);
 		}
 		json_object_object_add(o, "nodes", arr);
@@ -443,6 +486,20 @@ int cmd_status(int argc, char **argv)
 			       nodes[i].id, nodes[i].revision,
 			       head > nodes[i].revision ? head - nodes[i].revision : 0,
 			       state, age, nodes[i].priority);
+		}
+		for (i = 0; i < n; i++) {
+			char *ranges = NULL, *nl;
+
+			if (cohort_journal_skipped_lost(c, nodes[i].id, &ranges) ||
+			    !ranges)
+				continue;
+			while ((nl = strchr(ranges, '\n')) && nl[1])
+				*nl = ',';
+			if (nl)
+				*nl = '\0';
+			printf("node %s skipped lost revisions %s (--skip-lost)\n",
+			       nodes[i].id, ranges);
+			free(ranges);
 		}
 	}
 out:

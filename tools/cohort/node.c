@@ -205,15 +205,18 @@ static void node_mode(int readonly, const char *reason, void *user)
 static const char node_help[] =
 	"usage: cohort node [--exec CMD] [--materialize DIR] [--namespace NS]\n"
 	"                   [--poll-ms N] [--priority N] [--skip-own]\n"
-	"                   [--exec-snapshot CMD]\n"
+	"                   [--exec-snapshot CMD] [--skip-lost]\n"
 	"Mount-and-go: join (or rejoin) this node, replay every record it missed\n"
 	"through CMD (as 'sync --exec'), materialize the installed packages into\n"
 	"DIR, then watch: new records go through CMD in order, store changes are\n"
 	"materialized as they land, and the node's heartbeat is written every\n"
 	"[cluster] heartbeat_interval.  When the root stops answering the node\n"
 	"turns read-only (appends and installs on it are refused) and back to\n"
-	"read-write once it has caught up again.  One line per action on\n"
-	"stderr; exits 0 on SIGTERM or SIGINT after the action in hand.\n";
+	"read-write once it has caught up again.  At lost records (revisions\n"
+	"'cohort fsck --repair' could not save) it stops with exit 1 naming\n"
+	"them, unless --exec-snapshot restores it past them or --skip-lost\n"
+	"accepts the loss (as 'sync').  One line per action on stderr; exits 0\n"
+	"on SIGTERM or SIGINT after the action in hand.\n";
 
 int cmd_node(int argc, char **argv)
 {
@@ -224,7 +227,8 @@ int cmd_node(int argc, char **argv)
 		{ "poll-ms", required_argument, NULL, 'p' },
 		{ "priority", required_argument, NULL, 'P' },
 		{ "skip-own", no_argument, NULL, 's' },
-		{ "exec-snapshot", required_argument, NULL, 'S' }, { 0, 0, 0, 0 } };
+		{ "exec-snapshot", required_argument, NULL, 'S' },
+		{ "skip-lost", no_argument, NULL, 'L' }, { 0, 0, 0, 0 } };
 	cohort_node_options no = COHORT_NODE_OPTIONS_INIT;
 	struct node_ctx nc;
 	cohort_cluster *c = NULL;
@@ -242,6 +246,7 @@ int cmd_node(int argc, char **argv)
 		case 'N': no.ns = optarg; break;
 		case 's': no.skip_own = 1; break;
 		case 'S': nc.snap_cmd = optarg; break;
+		case 'L': no.skip_lost = 1; break;
 		case 'p':
 			if (parse_u64(&poll_ms, optarg) || poll_ms < 1 ||
 			    poll_ms > 3600000)
@@ -292,6 +297,10 @@ int cmd_node(int argc, char **argv)
 		rc = 0; /* a signal came while a record was in hand */
 	if (rc == COHORT_EBEHIND)
 		rc = behind_without_snapshot();
+	else if (rc == COHORT_ELOST)
+		/* With --exec-snapshot the runtime restored past lost records
+		 * when it could name them: say which, and the ways on. */
+		rc = lost_stop(c, cohort_node_journal(n), NULL);
 	else if (rc == HOOK_FAILED)
 		rc = apply_result(rc, &nc.a);
 	else if (rc < 0)

@@ -423,6 +423,8 @@ static void fsck_summary(const cohort_fsck_summary *s, struct fsck_out *o,
 		json_object_object_add(j, "files", json_object_new_int64((int64_t)s->files));
 		json_object_object_add(j, "temp_files", json_object_new_int64((int64_t)s->temp_files));
 		json_object_object_add(j, "server_clock", json_object_new_boolean(s->server_clock));
+		json_object_object_add(j, "lost_records", json_object_new_int64((int64_t)s->lost_records));
+		json_object_object_add(j, "lost", json_object_new_int64((int64_t)s->lost));
 		json_object_object_add(j, "lost_found", s->lost_found[0] ?
 				       json_object_new_string(s->lost_found) : NULL);
 		if (error)
@@ -446,6 +448,16 @@ static void fsck_summary(const cohort_fsck_summary *s, struct fsck_out *o,
 	if (!s->server_clock)
 		printf("note:    the file server's clock could not be read (read-only "
 		       "root?): temporary files and leases were not judged by age\n");
+	if (s->lost)
+		printf("lost:    %" PRIu64 " revision%s could not be saved and are "
+		       "lost records now: nodes stop there until restored from a "
+		       "snapshot (--exec-snapshot) or told to skip them "
+		       "(--skip-lost)\n", s->lost, s->lost == 1 ? "" : "s");
+	else if (s->lost_records)
+		printf("note:    the journal holds %" PRIu64 " lost record%s (an "
+		       "earlier repair; 'cohort log' shows them as type "
+		       COHORT_LOST_TYPE ")\n", s->lost_records,
+		       s->lost_records == 1 ? "" : "s");
 	if (error)
 		printf("result:  could not finish: %s (exit %d)\n", error, code);
 	else if (s->problems == 0)

@@ -73,6 +73,7 @@ int cmd_install(int argc, char **argv)
 	else
 		printf("%s %s\n", p.id, p.version);
 	cohort_package_clear(&p);
+	warn_store_lost(st);
 	cohort_store_close(st);
 	cohort_cluster_close(c);
 	return rc;
@@ -117,6 +118,7 @@ int cmd_uninstall(int argc, char **argv)
 		rc = fail_lib(rc);
 	else
 		printf("uninstalled %s\n", argv[optind]);
+	warn_store_lost(st);
 	cohort_store_close(st);
 	cohort_cluster_close(c);
 	return rc;
@@ -185,6 +187,7 @@ int cmd_list(int argc, char **argv)
 	}
 out:
 	cohort_package_list_free(v, n);
+	warn_store_lost(st);
 	cohort_store_close(st);
 	cohort_cluster_close(c);
 	return rc;
@@ -229,6 +232,7 @@ int cmd_materialize(int argc, char **argv)
 	else
 		printf("%lu added, %lu updated, %lu removed, %lu unchanged\n",
 		       ms.added, ms.updated, ms.removed, ms.unchanged);
+	warn_store_lost(st);
 	cohort_store_close(st);
 	cohort_cluster_close(c);
 	return rc;
@@ -291,6 +295,7 @@ int cmd_cat(int argc, char **argv)
 	if (rc)
 		rc = fail_lib(rc);
 	cohort_package_clear(&p);
+	warn_store_lost(st);
 	cohort_store_close(st);
 	cohort_cluster_close(c);
 	return rc;
