@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "cohort/cluster.h"
+#include "os/os.h"
 
 #define JHEAD_MAGIC 0x44484a43u /* "CJHD" */
 #define JSEG_MAGIC 0x47534a43u	/* "CJSG" */
@@ -97,6 +98,13 @@ int cohort__revision_parse(uint64_t *rev, const char *text, size_t len);
  * with cohort_journal_set_revision()). */
 int cohort__revision_write_node(cohort_cluster *c, const char *node,
 				uint64_t rev);
+/* This node's revision file (join writes a new node's first one). */
+int cohort__revision_write(cohort_cluster *c, uint64_t rev);
+/* Oldest retained and last committed revision without a journal handle
+ * (join, snapshots). */
+int cohort__journal_bounds(cohort_cluster *c, uint64_t *tail, uint64_t *head);
+/* Create 'journal/head' and the first segment under 'root' (init). */
+int cohort__journal_create(const char *root, cohort__perm mode);
 
 struct cohort_journal;
 struct cohort_lock;

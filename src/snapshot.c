@@ -12,6 +12,7 @@
 #include "cohort/journal.h"
 #include "cohort/lock.h"
 #include "cohort/snapshot.h"
+#include "journal_format.h"
 #include "os/os.h"
 
 static int snap_path(char *buf, size_t size, cohort_cluster *c)
