@@ -3,7 +3,8 @@
  * alone: apply in order, a callback that refuses, catch up after a stop,
  * the blocking run and its interrupt, read-only when the mount is cut
  * (fails with ENOTCONN, as a killed FUSE view does) or hangs (the watchdog
- * alone can act), and back to read-write after catching up.
+ * alone can act), back to read-write after catching up, and a node
+ * behind the journal's tail restored from the application snapshot.
  *
  * Two paths lead to one root: 'view' (a symbolic link to it) is the node's
  * mount, 'root' the other writer's.  Cutting the mount is done in the
@@ -177,6 +178,8 @@ struct seen {
 	size_t nmodes;
 	int materialized, mat_rc;
 	unsigned long mat_added;
+	uint64_t restored_rev;	/* 0: restore not called */
+	char restored[32];
 };
 
 static struct seen seen;
@@ -227,6 +230,18 @@ static void on_materialized(const char *d, int rc,
 	pthread_mutex_unlock(&s->mu);
 }
 
+static int on_restore(const void *data, size_t len, uint64_t rev, void *user)
+{
+	struct seen *s = user;
+
+	s->restored_rev = rev;
+	snprintf(s->restored, sizeof(s->restored), "%.*s", (int)len,
+		 (const char *)data);
+	return 0;
+}
+
+static int with_restore; /* start() gives the restore callback */
+
 static size_t seen_n(void)
 {
 	size_t n;
@@ -266,10 +281,11 @@ static void setup(void)
 	write_text(under(root, "cohort.conf"),
 		   "[cluster]\nheartbeat_interval = 100ms\n"
 		   "[node]\nheartbeat_timeout = 400ms\n"
-		   "[journal]\npoll_interval = 20ms\n");
+		   "[journal]\npoll_interval = 20ms\nsegment_size = 4k\n");
 	ck_assert_int_eq(symlink(root, view), 0);
 	memset(&seen, 0, sizeof(seen));
 	pthread_mutex_init(&seen.mu, NULL);
+	with_restore = 0;
 	atomic_store(&mount, MOUNT_UP);
 	atomic_store(&hung_calls, 0);
 	cohort__sys.open = v_open;
@@ -328,6 +344,7 @@ static cohort_node *start(cohort_cluster **c, const char *mdir)
 	no.apply = on_apply;
 	no.mode_changed = on_mode;
 	no.materialized = on_materialized;
+	no.restore = with_restore ? on_restore : NULL;
 	no.materialize = mdir;
 	no.user = &seen;
 	ck_assert_msg(cohort_node_start(&n, *c, &no) == 0, "start: %s",
@@ -679,6 +696,72 @@ START_TEST(materializes_at_start_and_on_store_changes)
 }
 END_TEST
 
+static int ignore(const cohort_record *r, void *arg)
+{
+	(void)r;
+	(void)arg;
+	return 0;
+}
+
+START_TEST(behind_the_tail_bootstraps_through_restore)
+{
+	cohort_janitor_options jo = COHORT_JANITOR_OPTIONS_INIT;
+	cohort_options o = COHORT_OPTIONS_INIT;
+	cohort_janitor_report r;
+	cohort_cluster *c;
+	cohort_node *n;
+	uint64_t pub = 0, tail = 0, head = 0;
+	char text[64];
+	int i;
+
+	/* n1 joins, then leaves: cleanup stops waiting for it. */
+	n = start(&c, NULL);
+	stop(n, c);
+	o.root = view;
+	o.node = "n1";
+	o.state = state;
+	ck_assert_int_eq(cohort_cluster_open(&c, &o), 0);
+	ck_assert_int_eq(cohort_node_leave(c), 0);
+	cohort_cluster_close(c);
+	/* The others go on, publish a snapshot at 200, and clean up. */
+	for (i = 1; i <= 210; i++) {
+		snprintf(text, sizeof(text), "record %d, padded to be longer", i);
+		append(text);
+		if (i == 200) {
+			ck_assert_int_eq(cohort_journal_apply(wj, 0, ignore, NULL,
+							      NULL), 0);
+			ck_assert_msg(cohort_snapshot_put(writer, "state@200", 9,
+							  &pub) == 0, "%s",
+				      cohort_error_last());
+		}
+	}
+	ck_assert_uint_eq(pub, 200);
+	ck_assert_int_eq(cohort_journal_apply(wj, 0, ignore, NULL, NULL), 0);
+	ck_assert_msg(cohort_janitor_run(writer, &jo, &r) == 0, "%s",
+		      cohort_error_last());
+	cohort_janitor_report_free(&r);
+	ck_assert_int_eq(cohort_journal_bounds(wj, &tail, &head), 0);
+	ck_assert_uint_gt(tail, 2);
+	ck_assert_uint_le(tail, 201);
+
+	/* Back without a restore callback: it cannot go on. */
+	n = start(&c, NULL);
+	ck_assert_int_eq(cohort_node_step(n), COHORT_EBEHIND);
+	ck_assert_uint_eq(seen.n, 0);
+	stop(n, c);
+	/* With one: the snapshot, then the records after it. */
+	with_restore = 1;
+	n = start(&c, NULL);
+	ck_assert_msg(cohort_node_step(n) == 0, "%s", cohort_error_last());
+	ck_assert_uint_eq(seen.restored_rev, 200);
+	ck_assert_str_eq(seen.restored, "state@200");
+	ck_assert_uint_eq(seen.n, 10);
+	ck_assert_uint_eq(seen.revs[0], 201);
+	ck_assert_uint_eq(revision_of("n1"), 210);
+	stop(n, c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("node");
@@ -698,6 +781,7 @@ int main(void)
 	tcase_add_test(tc, read_only_when_cut_then_back);
 	tcase_add_test(tc, watchdog_acts_while_the_mount_hangs);
 	tcase_add_test(tc, materializes_at_start_and_on_store_changes);
+	tcase_add_test(tc, behind_the_tail_bootstraps_through_restore);
 	suite_add_tcase(s, tc);
 	failed = run_suite(s);
 	rm_rf(run_dir);
