@@ -83,9 +83,13 @@ static int publish(int fd, const char *tmp, const char *path)
 	char dir[PATH_MAX], *slash;
 	int rc;
 
-	if ((rc = cohort__os_fsync(fd, tmp)) || (rc = cohort__os_close(fd, tmp))) {
-		if (rc)
-			(void)unlink(tmp);
+	rc = cohort__os_fsync(fd, tmp);
+	if (rc)
+		cohort__os_close_quiet(fd);
+	else
+		rc = cohort__os_close(fd, tmp);
+	if (rc) {
+		(void)unlink(tmp);
 		cohort__os_temp_done(tmp);
 		return rc;
 	}
