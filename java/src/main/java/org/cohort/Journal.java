@@ -81,7 +81,8 @@ public final class Journal extends Handle {
 	 * Append the records as one commit, all or nothing; returns the
 	 * revision of the first (the others follow it) once the commit is
 	 * durable on the shared mount.  {@link CohortException#EINVAL} for a
-	 * bad type or a payload over {@link #RECORD_MAX} (nothing is then
+	 * bad type, a type {@code store.*} (the store's own records), a
+	 * payload over {@link #RECORD_MAX} or an empty batch (nothing is then
 	 * committed), {@link CohortException#EREADONLY} on a read-only node,
 	 * {@link CohortException#ELOCKED} when the journal lock cannot be had.
 	 */
@@ -90,13 +91,23 @@ public final class Journal extends Handle {
 			throw new NullPointerException("cohort: the batch is null");
 		byte[][] types = new byte[batch.size()][];
 		byte[][] data = new byte[batch.size()][];
+		long total = 0;
 		for (int i = 0; i < data.length; i++) {
 			Entry e = batch.get(i);
 			if (e == null)
 				throw new NullPointerException("cohort: record " + (i + 1) + " is null");
+			/* As 'cohort append' refuses them: a forged store record
+			 * would change what every node installs. */
+			if (e.type != null && e.type.startsWith("store."))
+				throw new CohortException(CohortException.EINVAL, "record types 'store.*'"
+					+ " are the extension store's: use Store.install");
 			types[i] = Native.bytes("record type", e.type);
 			data[i] = e.data;
+			total += e.data.length;
 		}
+		/* The library refuses these too, but only after the copy. */
+		if (total > (1L << 31))
+			throw new CohortException(CohortException.EINVAL, "commit of over 2 GiB refused");
 		long p = enter(SHARED);
 		try {
 			return nAppend(p, types, data);
@@ -209,6 +220,8 @@ public final class Journal extends Handle {
 	public long watch(RecordListener listener) {
 		long total = 0;
 
+		if (closing)
+			throw closed();
 		try {
 			while (!stopRequested && !closing && !Thread.currentThread().isInterrupted()) {
 				total += sync(listener);
