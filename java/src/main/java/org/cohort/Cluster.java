@@ -21,9 +21,10 @@ import java.util.Map;
  * }
  * }</pre>
  *
- * <p>Thread safety: a handle may be shared by threads.  Journals and stores
- * opened from a cluster belong to it: {@link #close()} closes them first
- * (waiting for their calls in flight), so no handle outlives its cluster.
+ * <p>Thread safety: a handle may be shared by threads (join and leave take
+ * turns, the rest runs at once).  Journals and stores opened from a cluster
+ * belong to it: {@link #close()} closes them first (waiting for their calls
+ * in flight), so no handle outlives its cluster.
  */
 public final class Cluster extends Handle {
 	static {
@@ -232,21 +233,22 @@ public final class Cluster extends Handle {
 	 * the id.
 	 */
 	public void join(int priority, boolean fromHead) {
-		long p = enter(SHARED);
+		/* Exclusive: the claim of the node id lives in the C handle. */
+		long p = enter(EXCLUSIVE);
 		try {
 			nJoin(p, priority, fromHead);
 		} finally {
-			leave(SHARED);
+			leave(EXCLUSIVE);
 		}
 	}
 
 	/** Deregister this node: cleanup no longer waits for it. */
 	public void leave() {
-		long p = enter(SHARED);
+		long p = enter(EXCLUSIVE);
 		try {
 			nLeave(p);
 		} finally {
-			leave(SHARED);
+			leave(EXCLUSIVE);
 		}
 	}
 
