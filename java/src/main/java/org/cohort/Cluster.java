@@ -234,35 +234,22 @@ public final class Cluster extends Handle {
 	 */
 	public void join(int priority, boolean fromHead) {
 		/* Exclusive: the claim of the node id lives in the C handle. */
-		long p = enter(EXCLUSIVE);
-		try {
-			nJoin(p, priority, fromHead);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		run(EXCLUSIVE, p -> nJoin(p, priority, fromHead));
 	}
 
 	/** Deregister this node: cleanup no longer waits for it. */
 	public void leave() {
-		long p = enter(EXCLUSIVE);
-		try {
-			nLeave(p);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		run(EXCLUSIVE, p -> nLeave(p));
 	}
 
 	/** Head, tail, this node's mode and every registered node. */
 	public Status status() {
-		long p = enter(SHARED);
-		try {
+		return call(SHARED, p -> {
 			StatusSink s = new StatusSink(nConfigInt(p, Native.bytes("section", "cluster"),
 								 Native.bytes("key", "stale_after")));
 			nStatus(p, s);
 			return new Status(id, s.tail, s.head, s.readOnly, s.reason, s.nodes);
-		} finally {
-			leave(SHARED);
-		}
+		});
 	}
 
 	/**
@@ -270,23 +257,14 @@ public final class Cluster extends Handle {
 	 * by the node's), or its documented default; "" for an unknown key.
 	 */
 	public String config(String section, String key) {
-		long p = enter(SHARED);
-		try {
-			return Native.string(nConfig(p, Native.required("section", section),
-						     Native.required("key", key)));
-		} finally {
-			leave(SHARED);
-		}
+		byte[] s8 = Native.required("section", section), k8 = Native.required("key", key);
+		return call(SHARED, p -> Native.string(nConfig(p, s8, k8)));
 	}
 
 	/** Any node's revision (last applied), read from the root. */
 	public long nodeRevision(String node) {
-		long p = enter(SHARED);
-		try {
-			return nNodeRevision(p, Native.required("node id", node));
-		} finally {
-			leave(SHARED);
-		}
+		byte[] n8 = Native.required("node id", node);
+		return call(SHARED, p -> nNodeRevision(p, n8));
 	}
 
 	/** Open the journal; it belongs to this cluster. */

@@ -7,12 +7,10 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * What every handle (Cluster, Journal, Store) shares: the native pointer
  * and the lock that keeps it alive while a call uses it.
  *
- *	long p = enter(EXCLUSIVE);        throws if closed or busy here
- *	try {
- *		nSomething(p, ...);
- *	} finally {
- *		leave(EXCLUSIVE);
- *	}
+ *	return call(EXCLUSIVE, p -> nSomething(p, ...));   or run(...)
+ *
+ * which is enter(EXCLUSIVE) (throws if closed or busy here), the native
+ * call, and leave(EXCLUSIVE) in a finally.
  *
  * A C handle is used by one thread at a time, except for appends, which
  * many threads may make at once; so calls take the lock exclusively and
@@ -81,6 +79,35 @@ abstract class Handle implements AutoCloseable {
 
 	final void leave(boolean exclusive) {
 		(exclusive ? lock.writeLock() : lock.readLock()).unlock();
+	}
+
+	@FunctionalInterface
+	interface Call<T> {
+		T on(long p);
+	}
+
+	@FunctionalInterface
+	interface Run {
+		void on(long p);
+	}
+
+	/* f(pointer) with the handle entered in 'exclusive' mode. */
+	final <T> T call(boolean exclusive, Call<T> f) {
+		long p = enter(exclusive);
+		try {
+			return f.on(p);
+		} finally {
+			leave(exclusive);
+		}
+	}
+
+	final void run(boolean exclusive, Run f) {
+		long p = enter(exclusive);
+		try {
+			f.on(p);
+		} finally {
+			leave(exclusive);
+		}
 	}
 
 	/* Wait until no call is in flight (new ones may start after). */

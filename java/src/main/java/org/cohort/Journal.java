@@ -108,12 +108,7 @@ public final class Journal extends Handle {
 		/* The library refuses these too, but only after the copy. */
 		if (total > (1L << 31))
 			throw new CohortException(CohortException.EINVAL, "commit of over 2 GiB refused");
-		long p = enter(SHARED);
-		try {
-			return nAppend(p, types, data);
-		} finally {
-			leave(SHARED);
-		}
+		return call(SHARED, p -> nAppend(p, types, data));
 	}
 
 	/** The oldest retained revision. */
@@ -127,12 +122,7 @@ public final class Journal extends Handle {
 	}
 
 	private long[] bounds() {
-		long p = enter(EXCLUSIVE);
-		try {
-			return nBounds(p);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		return call(EXCLUSIVE, p -> nBounds(p));
 	}
 
 	/**
@@ -143,33 +133,18 @@ public final class Journal extends Handle {
 	 */
 	public List<Record> read(long from, long limit) {
 		RecordSink s = new RecordSink(this, null);
-		long p = enter(EXCLUSIVE);
-		try {
-			nRead(p, from, limit, s);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		run(EXCLUSIVE, p -> nRead(p, from, limit, s));
 		return s.records;
 	}
 
 	/** This node's revision: the last record it applied (0: none). */
 	public long revision() {
-		long p = enter(EXCLUSIVE);
-		try {
-			return nRevision(p);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		return call(EXCLUSIVE, p -> nRevision(p));
 	}
 
 	/** Set this node's revision (an atomic replace of its revision file). */
 	public void setRevision(long rev) {
-		long p = enter(EXCLUSIVE);
-		try {
-			nSetRevision(p, rev);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		run(EXCLUSIVE, p -> nSetRevision(p, rev));
 	}
 
 	/** Any node's revision, read from the root. */
@@ -193,13 +168,7 @@ public final class Journal extends Handle {
 		if (listener == null)
 			throw new NullPointerException("cohort: the listener is null");
 		RecordSink s = new RecordSink(this, listener);
-		long applied;
-		long p = enter(EXCLUSIVE);
-		try {
-			applied = nApply(p, s);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		long applied = call(EXCLUSIVE, p -> nApply(p, s));
 		if (s.failure instanceof Error)
 			throw (Error) s.failure;
 		if (s.failure != null)
@@ -227,13 +196,7 @@ public final class Journal extends Handle {
 				total += sync(listener);
 				if (stopRequested || closing)
 					break;
-				long p = enter(EXCLUSIVE);
-				try {
-					int ms = Math.min(nPollInterval(p), 250);
-					nWait(p, nRevision(p), ms);
-				} finally {
-					leave(EXCLUSIVE);
-				}
+				run(EXCLUSIVE, p -> nWait(p, nRevision(p), Math.min(nPollInterval(p), 250)));
 			}
 		} catch (IllegalStateException e) {
 			if (!closing || busyHere())
@@ -255,32 +218,17 @@ public final class Journal extends Handle {
 	 * when there is something new.  The handle is busy meanwhile.
 	 */
 	public boolean await(long known, int timeoutMillis) {
-		long p = enter(EXCLUSIVE);
-		try {
-			return nWait(p, known, timeoutMillis);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		return call(EXCLUSIVE, p -> nWait(p, known, timeoutMillis));
 	}
 
 	/** How often watchers read the head ({@code [journal] poll_interval}). */
 	public int pollIntervalMillis() {
-		long p = enter(EXCLUSIVE);
-		try {
-			return nPollInterval(p);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		return call(EXCLUSIVE, p -> nPollInterval(p));
 	}
 
 	/** Override the configured poll interval (at least 1 ms). */
 	public void setPollIntervalMillis(int ms) {
-		long p = enter(EXCLUSIVE);
-		try {
-			nSetPollInterval(p, ms);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		run(EXCLUSIVE, p -> nSetPollInterval(p, ms));
 	}
 
 	@Override

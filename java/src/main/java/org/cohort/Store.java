@@ -119,19 +119,13 @@ public final class Store extends Handle {
 	 */
 	public PackageInfo install(String path, InstallOptions o) {
 		byte[] p8 = Native.required("package path", path);
-		if (o == null)
-			o = new InstallOptions();
-		byte[] ns = Native.bytes("namespace", o.namespace);
-		byte[] id = Native.bytes("package id", o.id);
-		byte[] version = Native.bytes("version", o.version);
-		byte[] name = Native.bytes("file name", o.name);
+		InstallOptions opt = o == null ? new InstallOptions() : o;
+		byte[] ns = Native.bytes("namespace", opt.namespace);
+		byte[] id = Native.bytes("package id", opt.id);
+		byte[] version = Native.bytes("version", opt.version);
+		byte[] name = Native.bytes("file name", opt.name);
 		PackageSink s = new PackageSink();
-		long p = enter(EXCLUSIVE);
-		try {
-			nInstall(p, p8, ns, o.dependency, id, version, o.force, name, s);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		run(EXCLUSIVE, p -> nInstall(p, p8, ns, opt.dependency, id, version, opt.force, name, s));
 		return s.packages.get(0);
 	}
 
@@ -144,12 +138,7 @@ public final class Store extends Handle {
 	public void uninstall(String ns, String id, boolean force) {
 		byte[] n8 = Native.bytes("namespace", ns);
 		byte[] i8 = Native.required("package id", id);
-		long p = enter(EXCLUSIVE);
-		try {
-			nUninstall(p, n8, i8, force);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		run(EXCLUSIVE, p -> nUninstall(p, n8, i8, force));
 	}
 
 	/**
@@ -159,12 +148,7 @@ public final class Store extends Handle {
 	public List<PackageInfo> list(String ns) {
 		byte[] n8 = Native.bytes("namespace", ns);
 		PackageSink s = new PackageSink();
-		long p = enter(EXCLUSIVE);
-		try {
-			nList(p, n8, s);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		run(EXCLUSIVE, p -> nList(p, n8, s));
 		return s.packages;
 	}
 
@@ -177,12 +161,7 @@ public final class Store extends Handle {
 		byte[] i8 = Native.required("package id", id);
 		byte[] v8 = Native.bytes("version", version);
 		PackageSink s = new PackageSink();
-		long p = enter(EXCLUSIVE);
-		try {
-			nFind(p, n8, i8, v8, s);
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		run(EXCLUSIVE, p -> nFind(p, n8, i8, v8, s));
 		return s.packages.get(0);
 	}
 
@@ -195,12 +174,7 @@ public final class Store extends Handle {
 	public MaterializeStats materialize(String dir, String ns) {
 		byte[] d8 = Native.required("folder", dir);
 		byte[] n8 = Native.bytes("namespace", ns);
-		long p = enter(EXCLUSIVE);
-		try {
-			return new MaterializeStats(nMaterialize(p, d8, n8));
-		} finally {
-			leave(EXCLUSIVE);
-		}
+		return call(EXCLUSIVE, p -> new MaterializeStats(nMaterialize(p, d8, n8)));
 	}
 
 	/**
@@ -223,12 +197,8 @@ public final class Store extends Handle {
 			throw new UncheckedIOException("cohort: cannot create a temporary file", e);
 		}
 		try {
-			long p = enter(EXCLUSIVE);
-			try {
-				nCat(p, n8, i8, v8, offset, 0, Native.bytes("file", tmp.toString()));
-			} finally {
-				leave(EXCLUSIVE);
-			}
+			byte[] out = Native.bytes("file", tmp.toString());
+			run(EXCLUSIVE, p -> nCat(p, n8, i8, v8, offset, 0, out));
 			File f = tmp.toFile();
 			InputStream in = new FileInputStream(f);
 			/* The open descriptor keeps the bytes; the name goes now. */
