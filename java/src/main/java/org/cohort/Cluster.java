@@ -269,34 +269,29 @@ public final class Cluster extends Handle {
 
 	/** Open the journal; it belongs to this cluster. */
 	public Journal openJournal() {
-		return adopt(new Journal(this, Journal.nOpen(opening())));
+		return child(p -> new Journal(this, Journal.nOpen(p)));
 	}
 
 	/** Open the extension store; it belongs to this cluster. */
 	public Store openStore() {
-		return adopt(new Store(this, Store.nOpen(opening())));
+		return child(p -> new Store(this, Store.nOpen(p)));
 	}
 
-	/* Enter for creating a child: refused once the cluster is closing. */
-	private long opening() {
-		long p = enter(SHARED);
-		if (closing) {
-			leave(SHARED);
-			throw closed();
-		}
-		return p;
-	}
-
-	/* Register a child created under opening(), and leave. */
-	private <T extends Handle> T adopt(T child) {
-		try {
+	/*
+	 * Create a child handle from this cluster's pointer and register it;
+	 * refused once the cluster is closing (close() then finds every
+	 * child it must close first).
+	 */
+	private <T extends Handle> T child(Call<T> make) {
+		return call(SHARED, p -> {
+			if (closing)
+				throw closed();
+			T c = make.on(p);
 			synchronized (children) {
-				children.put(child, Boolean.TRUE);
+				children.put(c, Boolean.TRUE);
 			}
-			return child;
-		} finally {
-			leave(SHARED);
-		}
+			return c;
+		});
 	}
 
 	void forget(Handle child) {
@@ -318,7 +313,7 @@ public final class Cluster extends Handle {
 	void beforeFree() {
 		List<Handle> mine;
 
-		/* No child is created after this: opening() sees 'closing'. */
+		/* No child is created after this: child() sees 'closing'. */
 		drain();
 		synchronized (children) {
 			mine = new ArrayList<>(children.keySet());

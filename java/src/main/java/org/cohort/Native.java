@@ -20,10 +20,19 @@ final class Native {
 		if (loaded)
 			return;
 		String path = System.getProperty("cohort.jni.library");
-		if (path != null && !path.isEmpty())
-			System.load(path);
-		else
-			System.loadLibrary("cohort-jni");
+		try {
+			if (path != null && !path.isEmpty())
+				System.load(path);
+			else
+				System.loadLibrary("cohort-jni");
+		} catch (UnsatisfiedLinkError e) {
+			UnsatisfiedLinkError x = new UnsatisfiedLinkError("cohort: cannot load the native"
+				+ " half of the binding (" + e.getMessage() + "): put libcohort-jni.so on"
+				+ " java.library.path (" + System.getProperty("java.library.path")
+				+ ") or name it with -Dcohort.jni.library=/path/to/libcohort-jni.so");
+			x.initCause(e);
+			throw x;
+		}
 		loaded = true;
 	}
 
