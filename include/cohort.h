@@ -14,6 +14,7 @@
 #include "cohort/store.h"
 #include "cohort/job.h"
 #include "cohort/snapshot.h"
+#include "cohort/node.h"
 #include "cohort/janitor.h"
 #include "cohort/doctor.h"
 #include "cohort/fsck.h"

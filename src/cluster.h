@@ -1,4 +1,12 @@
-/* cluster.h - the cluster handle's insides (internal). */
+/*
+ * cluster.h - the cluster handle's insides and what the layers above take
+ * from cluster.c (internal): paths under the root and the state folder,
+ * configuration, permissions, the mode check, the file server's clock.
+ * Layers, bottom up: cluster.c; lock.c; journal.c; then member.c (init,
+ * join, claim), store, snapshots, janitor, fsck and the node runtime.
+ * Nothing here calls upward: per-handle state of the layers above hangs
+ * on the handle as a slot.
+ */
 #ifndef COHORT_CLUSTER_INT_H
 #define COHORT_CLUSTER_INT_H
 
@@ -7,11 +15,21 @@
 #include <stdint.h>
 
 #include "cohort/cluster.h"
-#include "cohort/lock.h"
 #include "config.h"
 #include "error.h"
 #include "name.h"
 #include "os/os.h"
+
+/*
+ * State the layers above keep per handle, made on first use by
+ * cohort__slot() and freed at cohort_cluster_close(), the highest slot
+ * first (a node's claim is released before its locks' refresher stops).
+ */
+enum cohort__slot {
+	COHORT__SLOT_LOCK,	/* lock.c: lock files, fairness, refresher */
+	COHORT__SLOT_MEMBER,	/* member.c: the instance claim, heartbeat */
+	COHORT__SLOT_COUNT
+};
 
 struct cohort_cluster {
 	char *root;
@@ -22,37 +40,26 @@ struct cohort_cluster {
 	char fstype[64];
 	char mntopts[1024];
 	int nfs;			/* root is on an NFS client mount */
-	cohort_lock_mode lock_mode;	/* resolved, never AUTO */
-	/* Descriptors of 'locks/NAME.lock' kept open for the handle's life:
-	 * a FUSE view handles close() late and a late close drops the
-	 * view's locks on the file, a new holder's among them; so a lock is
-	 * released with F_UNLCK and its file closed only at handle close. */
-	pthread_mutex_t ofd_mu;
+	pthread_mutex_t slot_mu;
 	struct {
-		char name[COHORT_NODE_ID_MAX + 1];
-		int fd;
-	} ofd[16];
-	unsigned int nofd;
-	/* fairness: when this handle should let waiters take a lock first */
-	struct {
-		char name[COHORT_NODE_ID_MAX + 1];
-		int64_t until;
-	} yield[16];
-	unsigned int nyield;
-	/* the lease refresher (lock.c): one thread for the handle's leases */
-	pthread_mutex_t ref_mu;
-	pthread_cond_t ref_cv;
-	pthread_t ref_thread;
-	int ref_started, ref_stop;
-	struct cohort_lock *held[64];
-	unsigned int nheld;
-	struct cohort_lock *ref_busy;
-	/* instance claim */
-	int claim_fd;			/* flock on state/node.lock, or -1 */
-	int hb_fd;			/* heartbeat file, or -1 */
-	uint64_t hb_count;
-	char nonce[33];
+		void *state;
+		void (*drop)(cohort_cluster *c, void *state);
+	} slot[COHORT__SLOT_COUNT];
 };
+
+/*
+ * The handle's state for slot 's': made with 'make' (which sets an error
+ * and returns NULL on failure) the first time, freed with 'drop' at close.
+ * NULL only when 'make' failed.
+ */
+void *cohort__slot(cohort_cluster *c, enum cohort__slot s,
+		   void *(*make)(cohort_cluster *c),
+		   void (*drop)(cohort_cluster *c, void *state));
+
+/* Refuse a root any local user may write to (no sticky bit). */
+int cohort__check_root_mode(const char *root);
+/* Read and check ROOT/cohort.id; 'out' gets the cluster id. */
+int cohort__read_identity(char out[COHORT_UUID_LEN + 1], const char *root);
 
 /* snprintf a path under the root into 'buf'; COHORT_EINVAL if too long. */
 int cohort__root_path(char *buf, size_t size, const cohort_cluster *c,
@@ -75,34 +82,9 @@ cohort__perm cohort__config_perm(const struct cohort__config *cfg,
  * COHORT_NAME_NODE in cohort/name.h); sets no error (name.c). */
 int cohort__name_valid(const char *s);
 
-/* Hooks into the journal used by init and join (journal.c). */
-int cohort__journal_create(const char *root, cohort__perm perm);
-int cohort__journal_bounds(cohort_cluster *c, uint64_t *tail, uint64_t *head);
-/* Write this node's revision file (atomic replace). */
-int cohort__revision_write(cohort_cluster *c, uint64_t rev);
-
-/* Mark 'node' retired (text 'why'), under its node lock. */
-int cohort__node_retire(cohort_cluster *c, const char *node, const char *why);
 /* The file server's clock (ns): the mtime of a file just created under
  * the root folder 'dir' (relative). */
 int cohort__server_now_ns(int64_t *out, cohort_cluster *c, const char *dir);
-
-/*
- * The handle's descriptor of 'locks/NAME.lock' (opened on first use, kept
- * until cohort_cluster_close); -1 and an error on failure.
- */
-int cohort__lock_file_fd(cohort_cluster *c, const char *name, const char *path,
-			 int *owned);
-
-/*
- * Until when (monotonic ms) this handle yields lock 'name' to waiters.
- * With 'set' non-zero it records 'set' and returns it.
- */
-int64_t cohort__lock_yield_until(cohort_cluster *c, const char *name,
-				 int64_t set);
-
-/* Stop the handle's lease refresher (cohort_cluster_close). */
-void cohort__lock_refresher_stop(cohort_cluster *c);
 
 /* COHORT_EREADONLY (with the reason) when this node is read-only. */
 int cohort__readonly_check(cohort_cluster *c);

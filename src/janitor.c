@@ -14,6 +14,7 @@
 #include "cohort/snapshot.h"
 #include "cohort/store.h"
 #include "journal_format.h"
+#include "member.h"
 #include "os/os.h"
 #include "store_gc.h"
 

@@ -17,6 +17,7 @@
 #include "cluster.h"
 #include "cohort/lock.h"
 #include "lock_int.h"
+#include "lock_state.h"
 #include "os/os.h"
 
 /* Size of the 'locks/NAME.want' record (see "Fairness" below). */
@@ -24,10 +25,11 @@
 
 struct cohort_lock {
 	cohort_cluster *c;
+	struct cohort__lock_state *s; /* the handle's (lock_state.h) */
 	char name[COHORT_NODE_ID_MAX + 1];
 	cohort_lock_mode mode;
 	int flock_fd;
-	int ofd_fd;	  /* the handle's (cohort__lock_file_fd) */
+	int ofd_fd;	  /* the handle's (cohort__lock_file_fd()) */
 	int ofd_owned;	  /* ours to close */
 	int ofd_locked;
 	int want_fd;	  /* locks/NAME.want, while we wait */
@@ -41,28 +43,13 @@ struct cohort_lock {
 	char nonce[33];
 	int64_t refresh_ms;
 	int64_t timeout_ms;
-	/* shared with the handle's refresher, under c->ref_mu */
+	/* shared with the handle's refresher, under s->ref_mu */
 	int registered;
 	uint64_t count;
 	int64_t next_due;     /* monotonic ms of the next rewrite */
 	int64_t last_refresh; /* monotonic ms of the last good refresh */
 	int refresh_errno;    /* first failure of the refresher, or 0 */
 };
-
-const char *cohort_lock_mode_name(cohort_lock_mode m)
-{
-	switch (m) {
-	case COHORT_LOCK_FCNTL: return "fcntl";
-	case COHORT_LOCK_LEASE: return "lease";
-	case COHORT_LOCK_BOTH: return "both";
-	default: return "auto";
-	}
-}
-
-cohort_lock_mode cohort_lock_mode_effective(cohort_cluster *c)
-{
-	return c->lock_mode;
-}
 
 /* "sum %016llx\n" */
 #define SUM_LINE 21
@@ -154,23 +141,24 @@ void cohort__lease_parse(struct cohort__lease_view *v, const char *text,
  * The refresher: one thread per cluster handle (started with its first
  * lease, stopped at cohort_cluster_close) rewrites every lease the handle
  * holds each 'lease_refresh'.  No thread is made per acquire.  The list of
- * held leases and each lease's refresh state are under c->ref_mu; a lease
+ * held leases and each lease's refresh state are under s->ref_mu; a lease
  * being rewritten is marked 'busy' so that a release waits for the write
  * to end before the lock goes away.
  */
 static void *refresher(void *arg)
 {
-	cohort_cluster *c = arg;
+	struct cohort__lock_state *s = arg;
+	cohort_cluster *c = s->c;
 	char buf[LEASE_SIZE];
 
-	pthread_mutex_lock(&c->ref_mu);
-	while (!c->ref_stop) {
+	pthread_mutex_lock(&s->ref_mu);
+	while (!s->ref_stop) {
 		int64_t now = cohort__os_mono_ms(), next = now + 1000;
 		cohort_lock *due = NULL;
 		unsigned int i;
 
-		for (i = 0; i < c->nheld; i++) {
-			cohort_lock *l = c->held[i];
+		for (i = 0; i < s->nheld; i++) {
+			cohort_lock *l = s->held[i];
 
 			if (l->refresh_errno)
 				continue;
@@ -185,22 +173,22 @@ static void *refresher(void *arg)
 			uint64_t count = ++due->count;
 			int rc;
 
-			c->ref_busy = due;
-			pthread_mutex_unlock(&c->ref_mu);
+			s->ref_busy = due;
+			pthread_mutex_unlock(&s->ref_mu);
 			lease_format(buf, due, count);
 			rc = cohort__os_pwrite_full(due->lease_fd, buf, LEASE_SIZE,
 						    0, due->lease_path);
 			if (!rc)
 				rc = cohort__publish_sync(c, due->lease_fd,
 							  due->lease_path);
-			pthread_mutex_lock(&c->ref_mu);
+			pthread_mutex_lock(&s->ref_mu);
 			if (rc)
 				due->refresh_errno = errno ? errno : EIO;
 			else
 				due->last_refresh = cohort__os_mono_ms();
 			due->next_due = cohort__os_mono_ms() + due->refresh_ms;
-			c->ref_busy = NULL;
-			pthread_cond_broadcast(&c->ref_cv);
+			s->ref_busy = NULL;
+			pthread_cond_broadcast(&s->ref_cv);
 			continue;
 		}
 		{
@@ -214,73 +202,73 @@ static void *refresher(void *arg)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000;
 			}
-			pthread_cond_timedwait(&c->ref_cv, &c->ref_mu, &ts);
+			pthread_cond_timedwait(&s->ref_cv, &s->ref_mu, &ts);
 		}
 	}
-	pthread_mutex_unlock(&c->ref_mu);
+	pthread_mutex_unlock(&s->ref_mu);
 	return NULL;
 }
 
 /* Hand a lease to the handle's refresher (starting it if needed). */
 static int lease_register(cohort_lock *l)
 {
-	cohort_cluster *c = l->c;
+	struct cohort__lock_state *s = l->s;
 	int rc = 0;
 
-	pthread_mutex_lock(&c->ref_mu);
-	if (c->nheld == sizeof(c->held) / sizeof(c->held[0])) {
+	pthread_mutex_lock(&s->ref_mu);
+	if (s->nheld == sizeof(s->held) / sizeof(s->held[0])) {
 		rc = cohort__error(COHORT_ERROR, "too many cluster locks held at "
 				   "once by one handle");
 		goto out;
 	}
-	if (!c->ref_started) {
-		if (pthread_create(&c->ref_thread, NULL, refresher, c) != 0) {
+	if (!s->ref_started) {
+		if (pthread_create(&s->ref_thread, NULL, refresher, s) != 0) {
 			rc = cohort__error(COHORT_ERROR,
 					   "cannot start the lease refresher");
 			goto out;
 		}
-		c->ref_started = 1;
+		s->ref_started = 1;
 	}
 	l->last_refresh = cohort__os_mono_ms();
 	l->next_due = l->last_refresh + l->refresh_ms;
-	c->held[c->nheld++] = l;
+	s->held[s->nheld++] = l;
 	l->registered = 1;
-	pthread_cond_broadcast(&c->ref_cv);
+	pthread_cond_broadcast(&s->ref_cv);
 out:
-	pthread_mutex_unlock(&c->ref_mu);
+	pthread_mutex_unlock(&s->ref_mu);
 	return rc;
 }
 
 /* Take a lease back from the refresher; waits for a rewrite in flight. */
 static void lease_unregister(cohort_lock *l)
 {
-	cohort_cluster *c = l->c;
+	struct cohort__lock_state *s = l->s;
 	unsigned int i;
 
 	if (!l->registered)
 		return;
-	pthread_mutex_lock(&c->ref_mu);
-	while (c->ref_busy == l)
-		pthread_cond_wait(&c->ref_cv, &c->ref_mu);
-	for (i = 0; i < c->nheld; i++)
-		if (c->held[i] == l) {
-			c->held[i] = c->held[--c->nheld];
+	pthread_mutex_lock(&s->ref_mu);
+	while (s->ref_busy == l)
+		pthread_cond_wait(&s->ref_cv, &s->ref_mu);
+	for (i = 0; i < s->nheld; i++)
+		if (s->held[i] == l) {
+			s->held[i] = s->held[--s->nheld];
 			break;
 		}
 	l->registered = 0;
-	pthread_mutex_unlock(&c->ref_mu);
+	pthread_mutex_unlock(&s->ref_mu);
 }
 
-void cohort__lock_refresher_stop(cohort_cluster *c)
+void cohort__lock_refresher_stop(struct cohort__lock_state *s)
 {
-	if (!c->ref_started)
+	if (!s->ref_started)
 		return;
-	pthread_mutex_lock(&c->ref_mu);
-	c->ref_stop = 1;
-	pthread_cond_broadcast(&c->ref_cv);
-	pthread_mutex_unlock(&c->ref_mu);
-	pthread_join(c->ref_thread, NULL);
-	c->ref_started = 0;
+	pthread_mutex_lock(&s->ref_mu);
+	s->ref_stop = 1;
+	pthread_cond_broadcast(&s->ref_cv);
+	pthread_mutex_unlock(&s->ref_mu);
+	pthread_join(s->ref_thread, NULL);
+	s->ref_started = 0;
 }
 
 static void lock_free(cohort_lock *l)
@@ -426,7 +414,7 @@ static int take_ofd(cohort_lock *l, int64_t deadline)
 			       "locks/%s.lock", l->name);
 	if (rc)
 		return rc;
-	l->ofd_fd = cohort__lock_file_fd(l->c, l->name, l->ofd_path,
+	l->ofd_fd = cohort__lock_file_fd(l->s, l->name, l->ofd_path,
 					 &l->ofd_owned);
 	if (l->ofd_fd < 0)
 		return COHORT_ERROR;
@@ -692,8 +680,12 @@ int cohort_lock_acquire(cohort_lock **out, cohort_cluster *c,
 		return cohort__error(COHORT_ERROR, "out of memory");
 	l->c = c;
 	l->flock_fd = l->ofd_fd = l->lease_fd = l->want_fd = -1;
+	if (!(l->s = cohort__lock_state(c))) {
+		free(l);
+		return COHORT_ERROR;
+	}
 	snprintf(l->name, sizeof(l->name), "%s", name);
-	l->mode = c->lock_mode;
+	l->mode = l->s->mode;
 	l->refresh_ms = cohort__config_num(&c->cfg, "cluster", "lease_refresh");
 	l->timeout_ms = cohort__config_num(&c->cfg, "cluster", "lease_timeout");
 	if (l->refresh_ms < 1)
@@ -705,7 +697,7 @@ int cohort_lock_acquire(cohort_lock **out, cohort_cluster *c,
 	deadline = cohort__os_mono_ms() + timeout_ms;
 	{
 		/* Others waited while we held it last: let one of them in. */
-		int64_t until = cohort__lock_yield_until(c, l->name, 0);
+		int64_t until = cohort__lock_yield_until(l->s, l->name, 0);
 		int64_t now = cohort__os_mono_ms();
 
 		if (until > now && until - now <= FAIR_YIELD_MS && timeout_ms > 0)
@@ -739,10 +731,10 @@ int cohort_lock_check(cohort_lock *l)
 		return cohort__error(COHORT_EINVAL, "no lock");
 	if (l->lease_fd < 0)
 		return 0;
-	pthread_mutex_lock(&l->c->ref_mu);
+	pthread_mutex_lock(&l->s->ref_mu);
 	last = l->last_refresh;
 	err = l->refresh_errno;
-	pthread_mutex_unlock(&l->c->ref_mu);
+	pthread_mutex_unlock(&l->s->ref_mu);
 	if (err)
 		return cohort__error_sys(COHORT_ELOCKED, err,
 					 "lost cluster lock '%s': cannot refresh "
@@ -791,7 +783,7 @@ int cohort_lock_release(cohort_lock *l)
 		return 0;
 	want_read(l, want);
 	if (strcmp(want, l->want_at_acquire))
-		(void)cohort__lock_yield_until(l->c, l->name,
+		(void)cohort__lock_yield_until(l->s, l->name,
 					       cohort__os_mono_ms() + FAIR_YIELD_MS);
 	if (l->lease_fd >= 0) {
 		struct cohort__stat st;

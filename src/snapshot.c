@@ -1,6 +1,7 @@
 /*
  * snapshot.c - the application's snapshot (see cohort/snapshot.h).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "cohort/journal.h"
 #include "cohort/lock.h"
 #include "cohort/snapshot.h"
+#include "journal_format.h"
 #include "os/os.h"
 
 static int snap_path(char *buf, size_t size, cohort_cluster *c)
@@ -96,6 +98,44 @@ int cohort_snapshot_rev(cohort_cluster *c, uint64_t *rev)
 	size_t len;
 	int rc = cohort_snapshot_get(c, &data, &len, rev);
 
+	free(data);
+	return rc;
+}
+
+int cohort_snapshot_load(cohort_cluster *c, cohort_journal *j, uint64_t need,
+			 cohort_snapshot_fn fn, void *user, uint64_t *rev)
+{
+	uint64_t srev = 0, tail = 0;
+	void *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = cohort_snapshot_get(c, &data, &len, &srev)))
+		return cohort__error_wrap(rc, "cannot bootstrap");
+	if ((rc = cohort_journal_bounds(j, &tail, NULL)))
+		goto out;
+	if (srev + 1 < tail) {
+		rc = cohort__error(COHORT_ERROR, "cannot bootstrap: the latest "
+				   "snapshot (revision %" PRIu64 ") is older than "
+				   "the oldest retained record (%" PRIu64 ")",
+				   srev, tail);
+		goto out;
+	}
+	if (srev < need) {
+		rc = cohort__error(COHORT_ENOTFOUND, "cannot restore past the lost "
+				   "revisions up to %" PRIu64 ": the latest "
+				   "snapshot is at revision %" PRIu64 " (publish a "
+				   "newer one with 'cohort snapshot put', or accept "
+				   "the loss with --skip-lost)", need, srev);
+		goto out;
+	}
+	if ((rc = fn(data, len, srev, user)))
+		goto out;
+	if ((rc = cohort_journal_set_revision(j, srev)))
+		goto out;
+	if (rev)
+		*rev = srev;
+out:
 	free(data);
 	return rc;
 }

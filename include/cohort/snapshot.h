@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
+#include "journal.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,6 +49,24 @@ int cohort_snapshot_get(cohort_cluster *c, void **data, size_t *len,
 
 /* Its revision only (COHORT_ENOTFOUND when none). */
 int cohort_snapshot_rev(cohort_cluster *c, uint64_t *rev);
+
+/* Load a snapshot into the application: 0, or anything else to refuse it. */
+typedef int (*cohort_snapshot_fn)(const void *data, size_t len, uint64_t rev,
+				  void *user);
+
+/*
+ * Bootstrap a node behind the journal's tail (COHORT_EBEHIND from apply),
+ * or restore it past lost records (COHORT_ELOST): hand the latest
+ * snapshot to 'fn', and when it returns 0 set this node's revision ('j'
+ * is the node's journal on 'c') to the snapshot's; '*rev' (may be NULL)
+ * gets it.  The snapshot must be at revision 'need' or later (past the
+ * lost records; 0: any), else COHORT_ENOTFOUND.  Refused ("cannot
+ * bootstrap: ...") when there is no snapshot or it is older than the
+ * tail; what 'fn' returns otherwise is returned, the node's revision
+ * unchanged.
+ */
+int cohort_snapshot_load(cohort_cluster *c, cohort_journal *j, uint64_t need,
+			 cohort_snapshot_fn fn, void *user, uint64_t *rev);
 
 #ifdef __cplusplus
 }
