@@ -42,6 +42,11 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved)
 						   "([BIZJIJJJ)V")) ||
 	    !(cj.status_done = (*env)->GetMethodID(env, cj.status_sink, "done",
 						   "(JJZ[B)V")) ||
+	    !(cj.node_sink = global_class(env, "org/cohort/Node$NodeSink")) ||
+	    !(cj.node_materialized = (*env)->GetMethodID(env, cj.node_sink,
+			"materialized", "([BI[BJJJJ)V")) ||
+	    !(cj.node_mode = (*env)->GetMethodID(env, cj.node_sink, "mode",
+						 "(Z[B)V")) ||
 	    !(cj.bytes_class = global_class(env, "[B")))
 		return JNI_ERR;
 	return JNI_VERSION_1_8;

@@ -48,6 +48,9 @@ struct cj_ids {
 	jclass status_sink;	/* org.cohort.Cluster$StatusSink */
 	jmethodID status_node;	/* ([BIZJIJJJ)V */
 	jmethodID status_done;	/* (JJZ[B)V */
+	jclass node_sink;	/* org.cohort.Node$NodeSink */
+	jmethodID node_materialized; /* ([BI[BJJJJ)V */
+	jmethodID node_mode;	/* (Z[B)V */
 	jclass bytes_class;	/* [B */
 };
 extern struct cj_ids cj;

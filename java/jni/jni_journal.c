@@ -188,15 +188,19 @@ Java_org_cohort_Journal_nRead(JNIEnv *env, jclass cls, jlong h, jlong from,
 
 /* Returns the count applied; a stop by the sink is not an error here. */
 JNIEXPORT jlong JNICALL
-Java_org_cohort_Journal_nApply(JNIEnv *env, jclass cls, jlong h, jobject sink)
+Java_org_cohort_Journal_nApply(JNIEnv *env, jclass cls, jlong h, jobject sink,
+			       jboolean skip_lost)
 {
+	cohort_apply_options o = COHORT_APPLY_OPTIONS_INIT;
 	struct walk w = { env, sink };
 	uint64_t applied = 0;
 	int rc;
 	JOURNAL(h, 0);
 
 	(void)cls;
-	rc = cohort_journal_apply(j, 1, to_sink, &w, &applied);
+	o.each = 1;
+	o.skip_lost = skip_lost ? 1 : 0;
+	rc = cohort_journal_apply_with(j, &o, to_sink, &w, &applied);
 	if (rc < 0)
 		cj_throw(env, rc);
 	return (jlong)applied;

@@ -35,7 +35,7 @@ FLAGS="-Xcheck:jni"
 note "JUnit under $FLAGS (this JVM and the peers)"
 java $FLAGS -Dcohort.test.views="$V1,$V2" -Dcohort.test.work="$W" \
 	-Dcohort.test.classpath="$CP" -Dcohort.test.jvmflags="$FLAGS" \
-	-Dcohort.jni.library="$JNI" -Djava.io.tmpdir="$W" \
+	-Dcohort.jni.library="$JNI" -Djava.io.tmpdir="$W" -Dcohort.test.cohort="$COHORT" \
 	-jar "$JUNIT" --disable-banner --details=tree --class-path "$CP" \
 	--select-package org.cohort --reports-dir "$W/reports" \
 	>"$W/junit.out" 2>&1

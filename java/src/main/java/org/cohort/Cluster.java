@@ -277,6 +277,18 @@ public final class Cluster extends Handle {
 		return child(p -> new Store(this, Store.nOpen(p)));
 	}
 
+	/**
+	 * Start the node runtime ({@code cohort node} in-process): claim this
+	 * node's id ({@link CohortException#EEXISTS} while another live
+	 * instance holds it), join, start the heartbeat; then
+	 * {@link Node#run()}.  It belongs to this cluster.
+	 */
+	public Node startNode(Node.Options o) {
+		if (o == null)
+			throw new NullPointerException("cohort: node options are null");
+		return child(p -> Node.start(this, p, o));
+	}
+
 	/*
 	 * Create a child handle from this cluster's pointer and register it;
 	 * refused once the cluster is closing (close() then finds every

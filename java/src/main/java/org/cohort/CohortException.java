@@ -36,10 +36,12 @@ public class CohortException extends RuntimeException {
 	public static final int EINVAL = -9;
 	/** This node is behind the oldest retained record. */
 	public static final int EBEHIND = -10;
+	/** The next record to apply was lost ({@code fsck --repair} replaced it). */
+	public static final int ELOST = -11;
 
 	private static final String[] NAMES = { "OK", "ERROR", "ENOTFOUND",
 		"EEXISTS", "ELOCKED", "ECORRUPT", "EREADONLY", "ESTALE",
-		"ENOSPACE", "EINVAL", "EBEHIND" };
+		"ENOSPACE", "EINVAL", "EBEHIND", "ELOST" };
 
 	private final int code;
 

@@ -30,16 +30,16 @@ public final class Journal extends Handle {
 	private final Cluster cluster;
 	private volatile boolean stopRequested;
 
-	/* Called by the native half (jni_journal.c) for each record. */
+	/* Called by the native half (jni_journal.c, jni_node.c) for each record. */
 	static final class RecordSink {
-		private final Journal journal;
+		private final Handle owner; /* a journal, or a node */
 		private final RecordListener listener;
 		final List<Record> records = new ArrayList<>();
 		Throwable failure;
 		long failedAt;
 
-		RecordSink(Journal journal, RecordListener listener) {
-			this.journal = journal;
+		RecordSink(Handle owner, RecordListener listener) {
+			this.owner = owner;
 			this.listener = listener;
 		}
 
@@ -49,7 +49,7 @@ public final class Journal extends Handle {
 				records.add(r);
 				return true;
 			}
-			if (journal.closing)
+			if (owner.closing)
 				return false; /* not applied: it comes again */
 			try {
 				listener.apply(r);
@@ -165,10 +165,21 @@ public final class Journal extends Handle {
 	 * another thread stops it at the next record, which is not applied.
 	 */
 	public long sync(RecordListener listener) {
+		return sync(listener, false);
+	}
+
+	/**
+	 * {@link #sync(RecordListener)}; with 'skipLost', records that
+	 * {@code fsck --repair} replaced as lost are passed (the loss
+	 * accepted, as {@code --skip-lost} does; they count as applied, the
+	 * listener is not called for them) instead of stopping the sync with
+	 * {@link CohortException#ELOST}.
+	 */
+	public long sync(RecordListener listener, boolean skipLost) {
 		if (listener == null)
 			throw new NullPointerException("cohort: the listener is null");
 		RecordSink s = new RecordSink(this, listener);
-		long applied = call(EXCLUSIVE, p -> nApply(p, s));
+		long applied = call(EXCLUSIVE, p -> nApply(p, s, skipLost));
 		if (s.failure instanceof Error)
 			throw (Error) s.failure;
 		if (s.failure != null)
@@ -241,7 +252,7 @@ public final class Journal extends Handle {
 	static native long nAppend(long p, byte[][] types, byte[][] data);
 	static native long[] nBounds(long p);
 	static native void nRead(long p, long from, long limit, RecordSink sink);
-	static native long nApply(long p, RecordSink sink);
+	static native long nApply(long p, RecordSink sink, boolean skipLost);
 	static native boolean nWait(long p, long known, int timeoutMs);
 	static native long nRevision(long p);
 	static native void nSetRevision(long p, long rev);

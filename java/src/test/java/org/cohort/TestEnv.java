@@ -30,6 +30,7 @@ import java.util.regex.Pattern;
  *	cohort.test.classpath  the class path for peers (jar, examples, tests)
  *	cohort.test.jvmflags   extra flags for peers (-Xcheck:jni)
  *	cohort.jni.library     libcohort-jni.so, for this JVM and the peers
+ *	cohort.test.cohort     the cohort tool (fsck --repair)
  */
 final class TestEnv {
 	private TestEnv() {
