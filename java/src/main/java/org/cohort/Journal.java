@@ -38,6 +38,16 @@ public final class Journal extends Handle {
 		Throwable failure;
 		long failedAt;
 
+		/* What the listener threw, as sync throws it (nothing if it did not). */
+		void rethrow() {
+			if (failure instanceof Error)
+				throw (Error) failure;
+			if (failure != null)
+				throw new CohortException(CohortException.ERROR, "the listener failed at revision "
+					+ failedAt + " (the revision stays at " + (failedAt - 1) + "): "
+					+ failure, failure);
+		}
+
 		RecordSink(Handle owner, RecordListener listener) {
 			this.owner = owner;
 			this.listener = listener;
@@ -180,12 +190,7 @@ public final class Journal extends Handle {
 			throw new NullPointerException("cohort: the listener is null");
 		RecordSink s = new RecordSink(this, listener);
 		long applied = call(EXCLUSIVE, p -> nApply(p, s, skipLost));
-		if (s.failure instanceof Error)
-			throw (Error) s.failure;
-		if (s.failure != null)
-			throw new CohortException(CohortException.ERROR, "the listener failed at revision "
-				+ s.failedAt + " (the revision stays at " + (s.failedAt - 1) + "): "
-				+ s.failure, s.failure);
+		s.rethrow();
 		return applied;
 	}
 

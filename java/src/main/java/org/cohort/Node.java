@@ -171,15 +171,12 @@ public final class Node extends Handle {
 				nModes(p, s);
 			}
 		});
-		Journal.RecordSink r = s.records;
-		Throwable t = r.failure != null ? r.failure : s.failure;
-		if (t instanceof Error)
-			throw (Error) t;
-		if (r.failure != null)
-			throw new CohortException(CohortException.ERROR, "the listener failed at revision "
-				+ r.failedAt + " (the revision stays at " + (r.failedAt - 1) + "): " + t, t);
-		if (t != null)
-			throw new CohortException(CohortException.ERROR, "the listener failed: " + t, t);
+		s.records.rethrow();
+		if (s.failure instanceof Error)
+			throw (Error) s.failure;
+		if (s.failure != null)
+			throw new CohortException(CohortException.ERROR, "the listener failed: " + s.failure,
+						  s.failure);
 	}
 
 	/**
