@@ -13,7 +13,11 @@
 #                        runs a bounded set; tests/cluster/crash.sh)
 #   make soak            soak test, DURATION=10m (60s, 10m, 1h): three nodes,
 #                        random work, SIGKILLs, a lost mount; then invariants
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make java            the Java binding: build/java/cohort.jar and
+#                        build/libcohort-jni.so (JDK 17: javac, jar),
+#                        with its JUnit tests and examples/java
+#   make install         PREFIX=/usr/local DESTDIR= (also the Java binding:
+#                        PREFIX/share/java/cohort.jar, PREFIX/lib/jni/)
 #   make uninstall, make clean, make deps (install the Debian packages)
 
 PREFIX ?= /usr/local
@@ -92,7 +96,7 @@ STATIC := $(BUILD)/libcohort.a
 SHARED := $(BUILD)/libcohort.so.$(VERSION)
 
 .PHONY: all test check unit cluster bench install uninstall clean deps help demo \
-	fuzz soak torture
+	fuzz soak torture java
 all: $(STATIC) $(SHARED) $(TOOLS) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h include/cohort/*.h src/*.h src/os/*.h)
@@ -134,14 +138,71 @@ $(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/r
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 .SECONDARY: $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.o) $(BUILD)/tests/fuzz/replay.o
 
+# The Java binding (java/; NOTES.md "Java binding"): javac and jar of the
+# JDK (Debian openjdk-17-jdk-headless), JUnit 5 (Debian junit5) for its
+# tests; no network build tool.  The native half, libcohort-jni.so, links
+# against libcohort.so and finds it next to itself or one folder up
+# (PREFIX/lib/jni -> PREFIX/lib).
+JAVAC ?= javac
+JAR ?= jar
+JAVA_HOME ?= $(patsubst %/bin/javac,%,$(realpath $(shell command -v $(JAVAC) 2>/dev/null)))
+JAVA_WARN := -Xlint:all
+ifneq ($(CI)$(filter 1,$(WERROR)),)
+JAVA_WARN += -Werror
+endif
+JAVAC_FLAGS := --release 17 -encoding UTF-8 $(JAVA_WARN)
+JUNIT_CP := /usr/share/java/junit-jupiter-api.jar:/usr/share/java/opentest4j.jar:/usr/share/java/apiguardian-api.jar
+JAVA_SRC := $(wildcard java/src/main/java/org/cohort/*.java)
+JAVA_TEST_SRC := $(wildcard java/src/test/java/org/cohort/*.java)
+JAVA_EXAMPLE_SRC := $(wildcard examples/java/*.java)
+JNI_SRC := $(wildcard java/jni/*.c)
+JNI_OBJ := $(JNI_SRC:%.c=$(BUILD)/%.o)
+JNI_LIB := $(BUILD)/libcohort-jni.so
+JAVA_JAR := $(BUILD)/java/cohort.jar
+JAVA_TESTS := $(BUILD)/java/tests.stamp
+JAVA_EXAMPLES := $(BUILD)/java/examples.stamp
+
+# javac -h writes the native methods' prototypes (org_cohort_*.h), which
+# the C files include: a signature that drifts from the Java side fails
+# to compile instead of failing at run time.
+$(JNI_OBJ): CFLAGS += -isystem $(JAVA_HOME)/include \
+	-isystem $(JAVA_HOME)/include/linux -I$(BUILD)/java/include
+$(JNI_OBJ): java/jni/cohort_jni.h $(JAVA_JAR)
+
+$(JNI_LIB): $(JNI_OBJ) $(SHARED)
+	$(CC) -shared $(LDFLAGS) -Wl,-rpath,'$$ORIGIN:$$ORIGIN/..' -o $@ $(JNI_OBJ) \
+		-L$(BUILD) -lcohort $(LDLIBS)
+
+$(JAVA_JAR): $(JAVA_SRC)
+	@if [ ! -f "$(JAVA_HOME)/include/jni.h" ]; then echo "make java: no JDK found (javac, jni.h): install the Debian package openjdk-17-jdk-headless (or run: sudo scripts/deps.sh)" >&2; exit 1; fi
+	rm -rf $(BUILD)/java/classes $(BUILD)/java/include
+	@mkdir -p $(BUILD)/java/classes
+	$(JAVAC) $(JAVAC_FLAGS) -h $(BUILD)/java/include -d $(BUILD)/java/classes $(JAVA_SRC)
+	$(JAR) --create --file $@ -C $(BUILD)/java/classes .
+
+$(JAVA_TESTS): $(JAVA_JAR) $(JAVA_TEST_SRC)
+	@if [ ! -f /usr/share/java/junit-jupiter-api.jar ]; then echo "make java: JUnit 5 is missing: install the Debian package junit5 (or run: sudo scripts/deps.sh)" >&2; exit 1; fi
+	rm -rf $(BUILD)/java/test-classes
+	@mkdir -p $(BUILD)/java/test-classes
+	$(JAVAC) $(JAVAC_FLAGS) -cp $(JAVA_JAR):$(JUNIT_CP) -d $(BUILD)/java/test-classes $(JAVA_TEST_SRC)
+	touch $@
+
+$(JAVA_EXAMPLES): $(JAVA_JAR) $(JAVA_EXAMPLE_SRC)
+	rm -rf $(BUILD)/java/examples
+	@mkdir -p $(BUILD)/java/examples
+	$(JAVAC) $(JAVAC_FLAGS) -cp $(JAVA_JAR) -d $(BUILD)/java/examples $(JAVA_EXAMPLE_SRC)
+	touch $@
+
+java: $(JAVA_JAR) $(JNI_LIB) $(JAVA_TESTS) $(JAVA_EXAMPLES)
+
 # Unit suites, then the cluster tests; tests/run prints "N passed, N failed".
-test: all $(TESTS) $(TEST_HELPERS) $(FUZZ_REPLAYS)
+test: all java $(TESTS) $(TEST_HELPERS) $(FUZZ_REPLAYS)
 	@BUILD=$(BUILD) tests/run
 
 unit: all $(TESTS) $(TEST_HELPERS) $(FUZZ_REPLAYS)
 	@BUILD=$(BUILD) tests/run --unit
 
-cluster: all $(TESTS) $(TEST_HELPERS)
+cluster: all java $(TESTS) $(TEST_HELPERS)
 	@BUILD=$(BUILD) tests/run --cluster
 
 check:
@@ -220,9 +281,10 @@ cohort.pc: cohort.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@PRIVATE@|$(PC_LIBS)|' $< > $@
 
-install: all cohort.pc
+install: all java cohort.pc
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/cohort \
-		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/lib/jni $(DESTDIR)$(PREFIX)/share/java
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcohort.so.$(SOVERSION)
@@ -231,12 +293,18 @@ install: all cohort.pc
 	install -m 644 include/cohort/*.h $(DESTDIR)$(PREFIX)/include/cohort/
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 cohort.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 $(JAVA_JAR) $(DESTDIR)$(PREFIX)/share/java/cohort-$(VERSION).jar
+	ln -sf cohort-$(VERSION).jar $(DESTDIR)$(PREFIX)/share/java/cohort.jar
+	install -m 755 $(JNI_LIB) $(DESTDIR)$(PREFIX)/lib/jni/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libcohort.a $(DESTDIR)$(PREFIX)/lib/libcohort.so*
 	rm -rf $(DESTDIR)$(PREFIX)/include/cohort $(DESTDIR)$(PREFIX)/include/cohort.h
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(TOOLS)))
 	rm -f $(DESTDIR)$(PREFIX)/lib/pkgconfig/cohort.pc
+	rm -f $(DESTDIR)$(PREFIX)/share/java/cohort.jar \
+		$(DESTDIR)$(PREFIX)/share/java/cohort-$(VERSION).jar \
+		$(DESTDIR)$(PREFIX)/lib/jni/libcohort-jni.so
 
 clean:
 	rm -rf build build-san build-fuzz cohort.pc

@@ -16,8 +16,11 @@ uuid-dev libjson-c-dev libxml2-dev"
 # 'make fuzz' (libFuzzer)
 TEST="check bindfs fuse3 inotify-tools libsqlite3-dev zip procps psmisc
 gnuplot-nox jq clang"
+# the Java binding ('make java', java/): the JDK (javac, jar, jni.h) and
+# JUnit 5 for its tests
+JAVA="openjdk-17-jdk-headless junit5"
 
-PKGS="$BUILD $TEST"
+PKGS="$BUILD $TEST $JAVA"
 
 case "${1:-}" in
 --list)
