@@ -13,11 +13,15 @@
 #                        runs a bounded set; tests/cluster/crash.sh)
 #   make soak            soak test, DURATION=10m (60s, 10m, 1h): three nodes,
 #                        random work, SIGKILLs, a lost mount; then invariants
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make man             the manual pages (man/*.scd, scdoc) into BUILD/man
+#   make deb             Debian packages cohort, libcohort0, libcohort-dev
+#                        into BUILD/deb/ (dpkg-buildpackage, no tests)
+#   make install         PREFIX=/usr/local DESTDIR= (LIBDIR=PREFIX/lib)
 #   make uninstall, make clean, make deps (install the Debian packages)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
 BUILD ?= build
 CC ?= cc
 
@@ -90,12 +94,12 @@ STATIC := $(BUILD)/libcohort.a
 SHARED := $(BUILD)/libcohort.so.$(VERSION)
 
 .PHONY: all test check unit cluster bench install uninstall clean deps help demo \
-	fuzz soak torture
+	fuzz soak torture man deb
 all: $(STATIC) $(SHARED) $(TOOLS) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h include/cohort/*.h src/*.h src/os/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -107,8 +111,18 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libcohort.so.$(VERSION) $(BUILD)/libcohort.so.$(SOVERSION)
 	ln -sf libcohort.so.$(VERSION) $(BUILD)/libcohort.so
 
-$(BUILD)/%: $(BUILD)/tools/%.o $(STATIC)
-	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+# SHARED_TOOLS=1 (the Debian packages) links the tools against
+# libcohort.so.0 instead of the static library.
+ifeq ($(SHARED_TOOLS),1)
+TOOL_LIB_DEP := $(SHARED)
+TOOL_LIB := -L$(BUILD) -Wl,--as-needed -lcohort
+else
+TOOL_LIB_DEP := $(STATIC)
+TOOL_LIB := $(STATIC)
+endif
+
+$(BUILD)/%: $(BUILD)/tools/%.o $(TOOL_LIB_DEP)
+	$(CC) $(LDFLAGS) -o $@ $< $(TOOL_LIB) $(LDLIBS)
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
@@ -214,26 +228,55 @@ help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
 cohort.pc: cohort.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@PRIVATE@|$(PC_LIBS)|' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@PRIVATE@|$(PC_LIBS)|' $< > $@
+
+# Manual pages: man/NAME.SECTION.scd -> BUILD/man/NAME.SECTION (scdoc).
+MAN_SRC := $(wildcard man/*.scd)
+MANS := $(MAN_SRC:man/%.scd=$(BUILD)/man/%)
+man: $(MANS)
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	@command -v scdoc >/dev/null || { echo "cohort: scdoc is missing: install the Debian package 'scdoc' (or run: sudo scripts/deps.sh)" >&2; exit 1; }
+	scdoc < $< > $@
+all: $(MANS)
 
 install: all cohort.pc
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/cohort \
-		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcohort.so.$(SOVERSION)
-	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcohort.so
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/include/cohort \
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(addprefix $(DESTDIR)$(PREFIX)/share/man/man,1 3 5)
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcohort.so.$(SOVERSION)
+	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcohort.so
 	install -m 644 include/cohort.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/cohort/*.h $(DESTDIR)$(PREFIX)/include/cohort/
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 cohort.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 cohort.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	for m in $(MANS); do \
+		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/ || exit 1; \
+	done
+	install -m 644 completion/cohort.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/cohort
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libcohort.a $(DESTDIR)$(PREFIX)/lib/libcohort.so*
+	rm -f $(DESTDIR)$(LIBDIR)/libcohort.a $(DESTDIR)$(LIBDIR)/libcohort.so*
 	rm -rf $(DESTDIR)$(PREFIX)/include/cohort $(DESTDIR)$(PREFIX)/include/cohort.h
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(TOOLS)))
-	rm -f $(DESTDIR)$(PREFIX)/lib/pkgconfig/cohort.pc
+	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/cohort.pc
+	for m in $(notdir $(MANS)); do \
+		rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$$m; \
+	done
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cohort
+
+# Debian packages (debian/): dpkg-buildpackage writes its results to the
+# parent of the tree it builds, so it builds an export of the committed
+# tree plus the working copy's changes (git ls-files) in BUILD/deb/src and
+# the packages land in BUILD/deb/.  No tests (DEB_BUILD_OPTIONS=nocheck):
+# make test runs them.
+deb:
+	scripts/make-deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf build build-san build-fuzz cohort.pc
