@@ -16,8 +16,13 @@ uuid-dev libjson-c-dev libxml2-dev"
 # 'make fuzz' (libFuzzer)
 TEST="check bindfs fuse3 inotify-tools libsqlite3-dev zip procps psmisc
 gnuplot-nox jq clang"
+# manual pages (scdoc renders man/*.scd; man-db's man checks them), bash
+# completion (its test loads bash-completion), and 'make deb' with its
+# test: debhelper and dpkg-dev (dpkg-buildpackage), lintian, git (make deb
+# builds the files git knows)
+DOCS="scdoc man-db bash-completion debhelper dpkg-dev lintian git"
 
-PKGS="$BUILD $TEST"
+PKGS="$BUILD $TEST $DOCS"
 
 case "${1:-}" in
 --list)
