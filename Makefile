@@ -238,7 +238,7 @@ man: $(MANS)
 $(BUILD)/man/%: man/%.scd
 	@mkdir -p $(dir $@)
 	@command -v scdoc >/dev/null || { echo "cohort: scdoc is missing: install the Debian package 'scdoc' (or run: sudo scripts/deps.sh)" >&2; exit 1; }
-	scdoc < $< > $@
+	scdoc < $< > $@.tmp && mv $@.tmp $@
 all: $(MANS)
 
 install: all cohort.pc
