@@ -76,8 +76,10 @@ LDLIBS := $(PC_LDLIBS) -lresolv -lpthread
 
 LIB_SRC := $(wildcard src/*.c src/os/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TOOL_SRC := $(wildcard tools/*.c)
-TOOLS := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
+# The cohort tool, split by command family (tools/cohort/cli.h).
+COHORT_TOOL_SRC := $(wildcard tools/cohort/*.c)
+COHORT_TOOL_OBJ := $(COHORT_TOOL_SRC:%.c=$(BUILD)/%.o)
+TOOLS := $(BUILD)/cohort
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -111,7 +113,7 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libcohort.so.$(VERSION) $(BUILD)/libcohort.so.$(SOVERSION)
 	ln -sf libcohort.so.$(VERSION) $(BUILD)/libcohort.so
 
-# SHARED_TOOLS=1 (the Debian packages) links the tools against
+# SHARED_TOOLS=1 (the Debian packages) links the tool against
 # libcohort.so.0 instead of the static library.
 ifeq ($(SHARED_TOOLS),1)
 TOOL_LIB_DEP := $(SHARED)
@@ -121,8 +123,9 @@ TOOL_LIB_DEP := $(STATIC)
 TOOL_LIB := $(STATIC)
 endif
 
-$(BUILD)/%: $(BUILD)/tools/%.o $(TOOL_LIB_DEP)
-	$(CC) $(LDFLAGS) -o $@ $< $(TOOL_LIB) $(LDLIBS)
+$(BUILD)/cohort: $(COHORT_TOOL_OBJ) $(TOOL_LIB_DEP)
+	$(CC) $(LDFLAGS) -o $@ $(COHORT_TOOL_OBJ) $(TOOL_LIB) $(LDLIBS)
+$(COHORT_TOOL_OBJ): tools/cohort/cli.h
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)

@@ -29,6 +29,7 @@ const char *cohort_error_name(int code)
 	case COHORT_ENOSPACE: return "ENOSPACE";
 	case COHORT_EINVAL: return "EINVAL";
 	case COHORT_EBEHIND: return "EBEHIND";
+	case COHORT_ELOST: return "ELOST";
 	default: return "EUNKNOWN";
 	}
 }

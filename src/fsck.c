@@ -34,14 +34,22 @@
 #include "cohort/snapshot.h"
 #include "cohort/store.h"
 #include "journal_format.h"
+#include "journal_repair.h"
 #include "lock_int.h"
 #include "os/os.h"
 #include "store_int.h"
 
 #define BUF_SIZE (4u << 20)
 #define GRACE_DEFAULT_MS (3600 * 1000)
-/* How long a check-only run watches a head that has bytes past it. */
-#define SETTLE_MS 300
+/*
+ * Check-only: how long one run may wait, in all, for something that looks
+ * like an interrupted write to turn out to be a write in flight (a head
+ * that moves, a segment a janitor unlinks), and how often it looks.
+ */
+#define SETTLE_BUDGET_MS 3000
+#define SETTLE_STEP_MS 20
+/* How many looks before a file is believed absent (see stat_settled). */
+#define ABSENT_LOOKS 5
 /* How long repair waits to break one stale lease through the protocol. */
 #define BREAK_TIMEOUT_MS 5000
 #define HB_SIZE 96
@@ -74,6 +82,7 @@ struct seg {
 	uint64_t no;
 	uint64_t size;
 	uint64_t first;
+	uint64_t next;	/* after a whole scan: the revision after its last */
 	int state; /* 1 header ok, 0 bad header, -1 missing, -2 unreadable */
 	int eno;   /* -2: the errno */
 	char err[256];
@@ -89,6 +98,15 @@ struct scan_res {
 	uint64_t bad_rev;  /* ST_WRONGREV: the revision found */
 	int stop;
 	int last;	   /* the last good record ends a commit */
+};
+
+/* Repair: revisions of segment 'seg' that cannot be read (a region of
+ * it, or the whole segment when it is missing), for lost records. */
+struct lost_fix {
+	uint64_t seg, seg_first;
+	int missing;
+	struct cohort__lost_region r;
+	char why[256];
 };
 
 enum { SNAP_ABSENT = 0, SNAP_OK = 1, SNAP_DAMAGED = -1 };
@@ -108,7 +126,7 @@ struct fsck {
 	char cut_msg[512];
 	int64_t stale_ms;
 	int64_t grace_ms;
-	int settled;
+	int64_t settle_spent_ms;
 	/* every file under the root, sorted by path */
 	struct file *files;
 	size_t nfiles, capfiles;
@@ -123,6 +141,9 @@ struct fsck {
 	/* journal */
 	int head_ok;
 	struct cohort__head h;
+	/* repair: committed revisions to replace by lost records */
+	struct lost_fix *fixes;
+	size_t nfixes;
 	int chain_ok;
 	uint64_t first_phys;
 	unsigned char *buf;
@@ -147,6 +168,10 @@ struct fsck {
 /* ---- reporting ---------------------------------------------------------- */
 
 static struct file *file_find(struct fsck *f, const char *rel);
+static int stat_settled(struct cohort__stat *st, const char *path,
+			int confirm_absent);
+static void rebuild_seg_header(struct fsck *f, struct seg *s);
+static int rebuild_head(struct fsck *f, char *moved, size_t msize);
 
 static int note_cutoff_msg(struct fsck *f, int e, const char *msg);
 static void report(struct fsck *f, const char *kind, const char *rel,
@@ -444,7 +469,7 @@ static int walk(struct fsck *f)
 				cohort__error_clear();
 				continue;
 			}
-			rc = cohort__os_stat(&st, cpath, 1);
+			rc = stat_settled(&st, cpath, 0);
 			if (rc == COHORT_ENOTFOUND) { /* gone meanwhile */
 				cohort__error_clear();
 				rc = 0;
@@ -733,13 +758,52 @@ static void server_clock(struct fsck *f)
 	cohort__error_clear();
 }
 
-/* Check-only: give a writer in the middle of something time to finish. */
-static void settle(struct fsck *f)
+/*
+ * Check-only: poll 'done' until it says the thing in question was a write
+ * in flight, while this run's settle budget lasts.  A healthy busy cluster
+ * is never caught mid-step for long (a commit between its data write and
+ * its head publish, a janitor between publishing the tail and unlinking);
+ * a step that stays undone for SETTLE_BUDGET_MS is one a dead process left.
+ * The budget is the run's, not each check's: a root with many leftovers
+ * costs one wait, not one per leftover.
+ */
+static int settled(struct fsck *f, int (*done)(struct fsck *, const void *),
+		   const void *arg)
 {
-	if (f->settled)
-		return;
-	cohort__os_sleep_ms(SETTLE_MS);
-	f->settled = 1;
+	for (;;) {
+		if (done(f, arg))
+			return 1;
+		if (f->settle_spent_ms >= SETTLE_BUDGET_MS)
+			return 0;
+		cohort__os_sleep_ms(SETTLE_STEP_MS);
+		f->settle_spent_ms += SETTLE_STEP_MS;
+	}
+}
+
+/*
+ * stat 'path' where another process may be renaming a new file over it.
+ * Two answers can be transient then: ESTALE (an NFS client holding the
+ * replaced file's handle, NFS.md fact 8) and, on a FUSE view whose own
+ * process did the rename, ENOENT (libfuse's path-based node table has the
+ * name unhashed for a moment; measured on bindfs: one stat in ten during a
+ * tight rename loop).  Both are looked at again a few times; ENOENT is
+ * believed only when every look agrees, and only with 'confirm_absent'
+ * (where "gone meanwhile" is an answer, one look is enough).
+ */
+static int stat_settled(struct cohort__stat *st, const char *path,
+			int confirm_absent)
+{
+	int k, rc;
+
+	for (k = 0;; k++) {
+		rc = cohort__os_stat(st, path, 1);
+		if (k + 1 >= ABSENT_LOOKS ||
+		    !(rc == COHORT_ESTALE ||
+		      (rc == COHORT_ENOTFOUND && confirm_absent)))
+			return rc;
+		cohort__error_clear();
+		cohort__os_sleep_ms(k);
+	}
 }
 
 /* ---- identity and layout ------------------------------------------------- */
@@ -843,6 +907,28 @@ static int ends_with(const char *s, const char *suffix)
  * by the file server's clock.  Stale leases are only collected here:
  * repair breaks them through the protocol once it holds its own locks.
  */
+/*
+ * Is the lease at 'path' still 'text'?  Read again after its holder was
+ * judged: a holder that released the lock and exited between the first
+ * read and the pid check looks dead while the lease it held is already
+ * gone.  A process that is dead now released nothing after this read, so
+ * one read more is exact.
+ */
+static int lease_unchanged(const char *path, const char *text, size_t len)
+{
+	char *now = NULL;
+	size_t nlen;
+	int same;
+
+	if (cohort__os_read_file(&now, &nlen, path, 4096)) {
+		cohort__error_clear();
+		return 0;
+	}
+	same = nlen == len && !memcmp(now, text, len);
+	free(now);
+	return same;
+}
+
 static int check_locks(struct fsck *f)
 {
 	size_t i;
@@ -877,7 +963,8 @@ static int check_locks(struct fsck *f)
 				    !strcmp(v.boot, cohort__os_boot_id()) &&
 				    !cohort__os_pid_alive(v.pid);
 			old = age >= 0 && age >= f->stale_ms;
-			if (!dead_here && !old) {
+			if ((!dead_here && !old) ||
+			    !lease_unchanged(path, text, len)) {
 				free(text);
 				continue;
 			}
@@ -1185,6 +1272,17 @@ static void on_record(struct fsck *f, const cohort__rec *r, const char *rel,
 	uint64_t srev;
 
 	f->sum->records++;
+	if (r->type_len == strlen(COHORT_LOST_TYPE) &&
+	    !memcmp(r->type, COHORT_LOST_TYPE, r->type_len)) {
+		f->sum->lost_records++;
+		/* It may have been a store record: a replay past it proves
+		 * nothing about the index (the snapshot, if it covers it,
+		 * is what is known). */
+		if (f->mode == MODE_FULL ||
+		    (f->mode == MODE_FROM_SNAPSHOT && r->rev > snap_rev(f)))
+			f->jix_ok = 0;
+		return;
+	}
 	if (r->type_len < 6 || memcmp(r->type, "store.", 6))
 		return;
 	memcpy(type, r->type, r->type_len);
@@ -1297,45 +1395,42 @@ static int scan(struct fsck *f, int fd, const char *path, const char *rel,
 	return rc;
 }
 
+struct fsck_window {
+	struct fsck *f;
+	int fd;
+	const char *path;
+	uint64_t limit;
+};
+
+static int fsck_window(void *ctx, uint64_t off, size_t need,
+		       const unsigned char **p, size_t *avail)
+{
+	struct fsck_window *w = ctx;
+
+	return window(w->f, w->fd, w->path, off, need, w->limit, p, avail);
+}
+
 /*
- * After damage at 'off': the next offset (records start at multiples of 8)
- * before 'limit' where a verified record with a revision in
- * (after, limit_rev] starts.  Returns 1 and sets '*at', '*rev' if found.
+ * After damage at 'off': the next offset before 'limit' where a verified
+ * record with a revision in (after, limit_rev] starts (the readers' own
+ * resynchronization).  Returns 1 and sets '*at', '*rev' if found; an
+ * unreadable stretch counts as not found.
  */
 static int resync(struct fsck *f, int fd, const char *path, uint64_t off,
 		  uint64_t limit, uint64_t after, uint64_t limit_rev,
 		  uint64_t *at, uint64_t *rev)
 {
-	uint64_t pos;
+	struct fsck_window w = { f, fd, path, limit };
+	int rc;
 
 	f->buf_len = 0;
-	for (pos = off + 8; pos + JREC_HDR <= limit; pos += 8) {
-		const unsigned char *p;
-		size_t avail, need = JREC_HDR;
-		cohort__rec r;
-		long size;
-
-		if (window(f, fd, path, pos, need, limit, &p, &avail)) {
-			cohort__error_clear();
-			return 0;
-		}
-		if (avail < JREC_HDR || cohort__get32(p) != JREC_MAGIC)
-			continue;
-		size = cohort__rec_decode(&r, p, avail, &need);
-		if (size == 0 && need <= limit - pos && need > avail) {
-			if (window(f, fd, path, pos, need, limit, &p, &avail)) {
-				cohort__error_clear();
-				return 0;
-			}
-			size = cohort__rec_decode(&r, p, avail, &need);
-		}
-		if (size > 0 && r.rev > after && r.rev <= limit_rev) {
-			*at = pos;
-			*rev = r.rev;
-			return 1;
-		}
+	rc = cohort__rec_resync(fsck_window, &w, off, limit, after, limit_rev,
+				at, rev);
+	if (rc < 0) {
+		cohort__error_clear();
+		return 0;
 	}
-	return 0;
+	return rc;
 }
 
 static const char *stop_why(const struct scan_res *res, char *buf, size_t size)
@@ -1442,6 +1537,30 @@ static int open_seg(struct fsck *f, uint64_t no, int rw, int *fd, char *path,
  * next writer would; the rest is cut after a copy goes to lost+found.  A
  * check-only run reports them only if the head stays still meanwhile.
  */
+struct tail_look {
+	const struct cohort__head *h;
+	int fd;
+	const char *path;
+	uint64_t size;
+};
+
+/* Has the head or the head segment moved since 'arg' (a tail_look) saw
+ * them?  An unreadable head counts as moved: it is not this check's. */
+static int tail_moved(struct fsck *f, const void *arg)
+{
+	const struct tail_look *tl = arg;
+	struct cohort__head h2;
+	struct cohort__stat st2;
+	char err[256];
+
+	if (read_head(f, &h2, err, sizeof(err)) || h2.seq != tl->h->seq ||
+	    cohort__os_fstat(&st2, tl->fd, tl->path) || st2.size != tl->size) {
+		cohort__error_clear();
+		return 1;
+	}
+	return 0;
+}
+
 static int check_tail(struct fsck *f)
 {
 	char path[PATH_MAX], rel[64], moved[PATH_MAX], msg[512];
@@ -1461,18 +1580,12 @@ static int check_tail(struct fsck *f)
 		       0, &res)))
 		goto out;
 	if (!f->repair) {
-		struct cohort__head h2;
-		struct cohort__stat st2;
-		char err[256];
+		struct tail_look tl = { &h, fd, path, st.size };
 
 		/* A writer between its data write and its head publish, or one
 		 * at work right now: the head moves, or the bytes do. */
-		settle(f);
-		if (read_head(f, &h2, err, sizeof(err)) || h2.seq != h.seq ||
-		    cohort__os_fstat(&st2, fd, path) || st2.size != st.size) {
-			cohort__error_clear();
+		if (settled(f, tail_moved, &tl))
 			goto out;
-		}
 	}
 	if (res.keep_rev > h.rev) {
 		int done = 0;
@@ -1540,6 +1653,30 @@ out:
 
 /* Segments outside [tail_seg, seg]: left below the tail by a janitor that
  * died, or created past the head by a writer that died in a rollover. */
+/* Is the segment 'arg' (a struct file) gone now, or inside the head's
+ * range?  An unreadable head counts as yes: it is not this check's. */
+static int stray_resolved(struct fsck *f, const void *arg)
+{
+	const struct file *fl = arg;
+	struct cohort__head h2;
+	struct cohort__stat st;
+	char path[PATH_MAX], err[256];
+	unsigned long long no = strtoull(fl->rel + 12, NULL, 16);
+	int rc;
+
+	if (abs_path(f, path, sizeof(path), fl->rel)) {
+		cohort__error_clear();
+		return 1;
+	}
+	rc = stat_settled(&st, path, 0);
+	cohort__error_clear();
+	if (rc)
+		return 1;
+	if (read_head(f, &h2, err, sizeof(err)))
+		return 1;
+	return no >= h2.tail_seg && no <= h2.seg;
+}
+
 static void check_stray_segments(struct fsck *f)
 {
 	size_t i;
@@ -1560,22 +1697,10 @@ static void check_stray_segments(struct fsck *f)
 		if (no >= f->h.tail_seg && no <= f->h.seg)
 			continue;
 		below = no < f->h.tail_seg;
-		if (!f->repair) {
-			struct cohort__head h2;
-			struct cohort__stat st;
-			char path[PATH_MAX], err[256];
-
-			/* A janitor between publishing the tail and unlinking,
-			 * or a writer between creating and publishing. */
-			settle(f);
-			if (abs_path(f, path, sizeof(path), fl->rel) ||
-			    cohort__os_stat(&st, path, 1) ||
-			    read_head(f, &h2, err, sizeof(err)) ||
-			    (!below && no <= h2.seg)) {
-				cohort__error_clear();
-				continue;
-			}
-		}
+		/* A janitor between publishing the tail and unlinking, or a
+		 * writer between creating and publishing. */
+		if (!f->repair && settled(f, stray_resolved, fl))
+			continue;
 		if (f->repair)
 			rc = lf_move(f, fl->rel,
 				     below ? "a journal segment below the tail" :
@@ -1612,8 +1737,10 @@ static void store_begin(struct fsck *f)
 		return;
 	}
 	f->snap_state = SNAP_ABSENT;
+	/* Missing only when it is: the janitor and installs replace it by
+	 * a rename, which a look can meet half-way (stat_settled). */
 	if (abs_path(f, path, sizeof(path), "store/index") == 0 &&
-	    cohort__os_stat(&st, path, 1) == 0) {
+	    stat_settled(&st, path, 1) != COHORT_ENOTFOUND) {
 		rc = cohort__store_snapshot_load(f->snap, f->st);
 		if (rc) {
 			f->snap_state = SNAP_DAMAGED;
@@ -1647,6 +1774,335 @@ static void store_begin(struct fsck *f)
 	}
 }
 
+/* Repair: queue revisions [first, last] of segment 's' (bytes [off, end);
+ * 'off' 0: the segment is missing) for lost records.  0, or -1 if the
+ * queue cannot grow (then it is reported as left). */
+static int add_fix(struct fsck *f, const struct seg *s, uint64_t off,
+		   uint64_t end, uint64_t first, uint64_t last,
+		   const char *fmt, ...) COHORT__PRINTF(7, 8);
+static int add_fix(struct fsck *f, const struct seg *s, uint64_t off,
+		   uint64_t end, uint64_t first, uint64_t last,
+		   const char *fmt, ...)
+{
+	struct lost_fix *g, *x;
+	va_list ap;
+
+	g = realloc(f->fixes, (f->nfixes + 1) * sizeof(*g));
+	if (!g)
+		return -1;
+	f->fixes = g;
+	x = &f->fixes[f->nfixes++];
+	memset(x, 0, sizeof(*x));
+	x->seg = s->no;
+	x->seg_first = s->state == 1 ? s->first : first;
+	x->missing = off == 0;
+	x->r.off = off;
+	x->r.end = end;
+	x->r.first = first;
+	x->r.last = last;
+	va_start(ap, fmt);
+	vsnprintf(x->why, sizeof(x->why), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/*
+ * Seal the head segment (repair): start the next one and publish it, as a
+ * writer's rollover does, so that the damaged one can be written again
+ * while no writer keeps it open.
+ */
+static int seal_head(struct fsck *f)
+{
+	unsigned char hdr[JSEG_HDR];
+	char path[PATH_MAX], dir[PATH_MAX];
+	struct cohort__head nh = f->h;
+	int fd, rc;
+
+	if ((rc = cohort_lock_check(f->journal_lock)) ||
+	    (rc = open_seg(f, f->h.seg + 1, 0, &fd, path, sizeof(path))) == 0) {
+		if (!rc) {
+			cohort__os_close_quiet(fd);
+			rc = cohort__error(COHORT_EEXISTS, "'%s' exists past the "
+					   "head", path);
+		}
+		return rc;
+	}
+	cohort__error_clear();
+	if ((rc = cohort__os_open(&fd, path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW,
+				  cohort__file_mode(f->c))))
+		return rc;
+	cohort__seg_header(hdr, f->h.seg + 1, f->h.rev + 1);
+	rc = cohort__os_pwrite_full(fd, hdr, JSEG_HDR, 0, path);
+	if (!rc)
+		rc = cohort__os_fsync(fd, path);
+	cohort__os_close_quiet(fd);
+	if (!rc && (rc = abs_path(f, dir, sizeof(dir), "journal")) == 0)
+		rc = cohort__os_fsync_dir(dir);
+	if (rc)
+		return rc;
+	nh.seg = f->h.seg + 1;
+	nh.off = JSEG_HDR;
+	if ((rc = head_publish(f, &nh)))
+		return rc;
+	f->h = nh;
+	return 0;
+}
+
+/*
+ * Repair: replace every queued unreadable revision by a lost record, one
+ * segment at a time (journal_repair.c): the damaged bytes to lost+found
+ * first, then the segment written again (or made again, when missing),
+ * then the head republished (a new sequence number makes readers that
+ * met the old file look again).  Revisions stay contiguous; the loss is
+ * named in each lost record and in the report.
+ */
+static void fix_lost(struct fsck *f)
+{
+	size_t i, k, nreg;
+	char msg[512];
+
+	for (i = 0; i < f->nfixes; i = k) {
+		struct lost_fix *x = &f->fixes[i];
+		struct cohort__lost_region *v = NULL;
+		char rel[64], path[PATH_MAX], moved[PATH_MAX], name[PATH_MAX];
+		char what[256];
+		uint64_t end = 0, size = 0;
+		int rc = 0, fd = -1;
+
+		for (k = i + 1; k < f->nfixes && f->fixes[k].seg == x->seg; k++)
+			;
+		nreg = k - i;
+		seg_rel(rel, sizeof(rel), x->seg);
+		moved[0] = '\0';
+		if ((rc = cohort_lock_check(f->journal_lock)))
+			goto done;
+		if (x->missing) {
+			rc = cohort__seg_create_lost(f->c, x->seg, x->r.first,
+						     x->r.last, x->why);
+			goto done;
+		}
+		if (x->seg == f->h.seg && (rc = seal_head(f)))
+			goto done;
+		if (!(v = calloc(nreg, sizeof(*v)))) {
+			rc = cohort__error(COHORT_ERROR, "out of memory");
+			goto done;
+		}
+		if ((rc = open_seg(f, x->seg, 0, &fd, path, sizeof(path))))
+			goto done;
+		{
+			struct cohort__stat st;
+
+			if ((rc = cohort__os_fstat(&st, fd, path)))
+				goto done;
+			end = st.size;
+		}
+		for (k = i; k < i + nreg; k++) {
+			struct cohort__lost_region *r = &f->fixes[k].r;
+
+			v[k - i] = *r;
+			if (r->end > end)
+				end = r->end;
+			snprintf(name, sizeof(name), "%s.bytes-%llu-%llu", rel,
+				 (unsigned long long)r->off,
+				 (unsigned long long)r->end);
+			snprintf(what, sizeof(what), "bytes %llu-%llu of %s "
+				 "(revisions %llu-%llu)",
+				 (unsigned long long)r->off,
+				 (unsigned long long)r->end, rel,
+				 (unsigned long long)r->first,
+				 (unsigned long long)r->last);
+			if ((rc = lf_save_range(f, name, fd, path, r->off, r->end,
+						what, "damaged committed records, "
+						"replaced by lost records",
+						moved, sizeof(moved))))
+				goto done;
+		}
+		rc = cohort__seg_rewrite_lost(f->c, x->seg, x->seg_first, end, v,
+					      nreg, x->why, &size);
+done:
+		cohort__os_close_quiet(fd);
+		free(v);
+		if (!rc)
+			rc = head_publish(f, &f->h); /* readers: look again */
+		for (k = i; k < i + nreg; k++) {
+			struct lost_fix *y = &f->fixes[k];
+
+			report(f, y->missing ? "journal.segment-missing" :
+			       "journal.record", rel, !rc, y->r.first,
+			       y->missing ? -1 : (int64_t)y->r.off, moved,
+			       "revisions %llu-%llu cannot be read (%s)%s%s",
+			       (unsigned long long)y->r.first,
+			       (unsigned long long)y->r.last, y->why,
+			       rc ? "; cannot replace them: " :
+			       y->missing ? "; replaced by lost records" :
+			       "; replaced by lost records (the damaged bytes "
+			       "are in lost+found)",
+			       rc ? why_failed(msg, sizeof(msg)) : "");
+			if (!rc)
+				f->sum->lost += y->r.last - y->r.first + 1;
+		}
+		k = i + nreg;
+	}
+	free(f->fixes);
+	f->fixes = NULL;
+	f->nfixes = 0;
+}
+
+/*
+ * Repair: a head with no valid slot, rebuilt from the segments: the tail
+ * is the lowest segment file and its header, the head the highest one and
+ * the end of its last whole verified commit.  Both slots are written (in
+ * place: the head's inode never changes), after a copy of the old bytes
+ * went to lost+found.  Commits past the last whole one are left for the
+ * tail check that follows (published or cut, as after any crash).
+ */
+static int rebuild_head(struct fsck *f, char *moved, size_t msize)
+{
+	struct cohort__head h;
+	unsigned char hdr[JSEG_HDR], slot[JHEAD_SLOT];
+	char path[PATH_MAX], rel[64], *text = NULL;
+	uint64_t lo = UINT64_MAX, hi = 0, first;
+	struct cohort__stat st;
+	struct scan_res res;
+	size_t i, got, len;
+	int fd, rc;
+
+	moved[0] = '\0';
+	for (i = 0; i < f->nfiles; i++) {
+		const char *rel0 = f->files[i].rel;
+		char *end;
+		unsigned long long no;
+
+		if (strncmp(rel0, "journal/seg-", 12) || strlen(rel0) != 28)
+			continue;
+		errno = 0;
+		no = strtoull(rel0 + 12, &end, 16);
+		if (*end || errno || no == 0)
+			continue;
+		lo = no < lo ? no : lo;
+		hi = no > hi ? no : hi;
+	}
+	if (!hi)
+		return cohort__error(COHORT_ECORRUPT, "no journal segment left");
+	memset(&h, 0, sizeof(h));
+	h.tail_seg = lo;
+	h.seg = hi;
+	if ((rc = open_seg(f, lo, 0, &fd, path, sizeof(path))))
+		return rc;
+	rc = cohort__os_pread_full(fd, hdr, JSEG_HDR, 0, &got, path);
+	cohort__os_close_quiet(fd);
+	if (rc)
+		return rc;
+	if (got != JSEG_HDR || cohort__seg_header_check(hdr, lo, &h.tail_rev))
+		return cohort__error(COHORT_ECORRUPT, "the tail segment's header "
+				     "is damaged too");
+	if ((rc = open_seg(f, hi, 0, &fd, path, sizeof(path))))
+		return rc;
+	rc = cohort__os_pread_full(fd, hdr, JSEG_HDR, 0, &got, path);
+	if (!rc && (got != JSEG_HDR || cohort__seg_header_check(hdr, hi, &first)))
+		rc = cohort__error(COHORT_ECORRUPT, "the last segment's header is "
+				   "damaged too");
+	if (!rc)
+		rc = cohort__os_fstat(&st, fd, path);
+	seg_rel(rel, sizeof(rel), hi);
+	if (!rc)
+		rc = scan(f, fd, path, rel, JSEG_HDR, st.size, first, UINT64_MAX,
+			  0, &res);
+	cohort__os_close_quiet(fd);
+	if (rc)
+		return rc;
+	h.rev = res.keep_rev;
+	h.off = res.keep_off;
+	/* A copy of what is replaced, then both slots, synced. */
+	if ((rc = abs_path(f, path, sizeof(path), "journal/head")) ||
+	    (rc = cohort__os_read_file(&text, &len, path, 4096)) ||
+	    (rc = lf_save_buf(f, "journal/head", text, len, "the journal head",
+			      "no valid slot; rebuilt from the segments", moved,
+			      msize)))
+		goto out;
+	if ((rc = cohort_lock_check(f->journal_lock)) ||
+	    (rc = cohort__os_open(&fd, path, O_RDWR | O_NOFOLLOW, 0)))
+		goto out;
+	for (i = 0; !rc && i < 2; i++) {
+		h.seq = i + 1;
+		cohort__head_encode(slot, &h);
+		rc = cohort__os_pwrite_full(fd, slot, JHEAD_SLOT,
+					    (h.seq % 2) * JHEAD_SLOT, path);
+	}
+	if (!rc)
+		rc = cohort__os_fdatasync(fd, path);
+	cohort__os_close_quiet(fd);
+	if (!rc)
+		f->h = h;
+out:
+	free(text);
+	return rc;
+}
+
+/*
+ * Repair: a segment header that does not verify, written again from the
+ * segment's number (its name) and the revision of its first record, when
+ * that record verifies; the old header goes to lost+found first.
+ */
+static void rebuild_seg_header(struct fsck *f, struct seg *s)
+{
+	unsigned char buf[JSEG_HDR + 512], hdr[JSEG_HDR];
+	char path[PATH_MAX], rel[64], moved[PATH_MAX], msg[512], name[96];
+	size_t got, need;
+	cohort__rec r;
+	int fd, rc;
+
+	seg_rel(rel, sizeof(rel), s->no);
+	if (open_seg(f, s->no, 1, &fd, path, sizeof(path))) {
+		cohort__error_clear();
+		return;
+	}
+	rc = cohort__os_pread_full(fd, buf, sizeof(buf), 0, &got, path);
+	if (rc || got < JSEG_HDR + JREC_HDR) {
+		cohort__error_clear();
+		goto out;
+	}
+	if (cohort__rec_decode(&r, buf + JSEG_HDR, got - JSEG_HDR, &need) <= 0) {
+		/* A longer first record: read it whole. */
+		unsigned char *big;
+
+		if (need <= got - JSEG_HDR || need > COHORT_RECORD_MAX + 4096 ||
+		    !(big = malloc(need)))
+			goto out;
+		rc = cohort__os_pread_full(fd, big, need, JSEG_HDR, &got, path);
+		if (rc || got != need || cohort__rec_decode(&r, big, got, &need) <= 0) {
+			cohort__error_clear();
+			free(big);
+			goto out;
+		}
+		s->first = r.rev;
+		free(big);
+	} else {
+		s->first = r.rev;
+	}
+	snprintf(name, sizeof(name), "%s.header", rel);
+	cohort__seg_header(hdr, s->no, s->first);
+	if ((rc = lf_save_range(f, name, fd, path, 0, JSEG_HDR, "a segment "
+				"header", "damaged; written again from the "
+				"segment's name and first record", moved,
+				sizeof(moved))) ||
+	    (rc = cohort_lock_check(f->journal_lock)) ||
+	    (rc = cohort__os_pwrite_full(fd, hdr, JSEG_HDR, 0, path)) ||
+	    (rc = cohort__os_fdatasync(fd, path))) {
+		report(f, "journal.segment-header", rel, 0, 0, -1, NULL,
+		       "segment header is damaged; cannot write it again: %s",
+		       why_failed(msg, sizeof(msg)));
+		goto out;
+	}
+	s->state = 1;
+	report(f, "journal.segment-header", rel, 1, r.rev, 0, moved,
+	       "segment header is damaged; written again (segment %llu, "
+	       "first revision %llu)", (unsigned long long)s->no,
+	       (unsigned long long)s->first);
+out:
+	cohort__os_close_quiet(fd);
+}
+
 /* The segments of the head's range: headers first, then every record. */
 static int check_journal(struct fsck *f)
 {
@@ -1658,9 +2114,26 @@ static int check_journal(struct fsck *f)
 	f->chain_ok = 0;
 again:
 	if ((rc = read_head(f, &f->h, err, sizeof(err)))) {
+		char moved[PATH_MAX];
+
 		if (rc != COHORT_ECORRUPT && rc != COHORT_ENOTFOUND)
 			return cohort__error(rc, "%s", err); /* read_head cleared it */
-		REPORT(f, "journal.head", "journal/head", 0, "%s", err);
+		if (f->repair && rc == COHORT_ECORRUPT && !tries &&
+		    (rc = rebuild_head(f, moved, sizeof(moved))) == 0) {
+			report(f, "journal.head", "journal/head", 1, 0, -1, moved,
+			       "%s; rebuilt from the segments (revision %llu, "
+			       "segments %llu-%llu)", err,
+			       (unsigned long long)f->h.rev,
+			       (unsigned long long)f->h.tail_seg,
+			       (unsigned long long)f->h.seg);
+			tries++;
+			goto again;
+		}
+		REPORT(f, "journal.head", "journal/head", 0, "%s%s%s", err,
+		       rc == COHORT_ECORRUPT && !f->repair ?
+		       "; 'cohort fsck --repair' rebuilds it from the segments" :
+		       f->repair ? "; cannot rebuild it: " : "",
+		       f->repair ? why_failed(msg, sizeof(msg)) : "");
 		store_begin(f);
 		return 0;
 	}
@@ -1710,6 +2183,8 @@ again:
 		f->bytes_total += st.size;
 		s->state = got == JSEG_HDR &&
 			   cohort__seg_header_check(hdr, s->no, &s->first) == 0;
+		if (s->state == 0 && f->repair)
+			rebuild_seg_header(f, s);
 	}
 	/* Check-only: a janitor may have trimmed the journal since the head
 	 * was read (it publishes the new tail, then unlinks): look again. */
@@ -1748,13 +2223,28 @@ again:
 		if (s->state != 1) {
 			f->chain_ok = 0;
 			f->jix_ok = 0;
-			if (s->state == -1)
-				REPORT(f, "journal.segment-missing", rel, 0,
-				       "segment %llu of the journal (tail %llu, "
-				       "head %llu) is missing: its records are lost",
-				       (unsigned long long)s->no,
-				       (unsigned long long)f->h.tail_seg,
-				       (unsigned long long)f->h.seg);
+			if (s->state == -1) {
+				/* Its range: after the segment before it, up
+				 * to the one after it. */
+				uint64_t lo = k == 0 ? f->h.tail_rev :
+					      segs[k - 1].next;
+				uint64_t hi = k + 1 < n && segs[k + 1].state == 1 ?
+					      segs[k + 1].first - 1 : 0;
+
+				if (!f->repair || !lo || hi < lo ||
+				    add_fix(f, s, 0, 0, lo, hi, "segment %llu is "
+					    "missing", (unsigned long long)s->no))
+					REPORT(f, "journal.segment-missing", rel, 0,
+					       "segment %llu of the journal (tail "
+					       "%llu, head %llu) is missing: its "
+					       "records are lost%s",
+					       (unsigned long long)s->no,
+					       (unsigned long long)f->h.tail_seg,
+					       (unsigned long long)f->h.seg,
+					       lo && hi >= lo ? "; 'cohort fsck "
+					       "--repair' puts lost records in their "
+					       "place" : "");
+			}
 			else if (s->state == -2) {
 				if (!note_cutoff_msg(f, s->eno, s->err))
 					REPORT(f, "unreadable", rel, 0, "%s",
@@ -1763,8 +2253,11 @@ again:
 			else
 				REPORT(f, "journal.segment-header", rel, 0,
 				       "segment header is damaged (%llu bytes): its "
-				       "records cannot be placed",
-				       (unsigned long long)s->size);
+				       "records cannot be placed%s",
+				       (unsigned long long)s->size,
+				       f->repair ? "" : "; 'cohort fsck --repair' "
+				       "writes it again when its first record "
+				       "verifies");
 			f->bytes_done += s->size;
 			continue;
 		}
@@ -1833,18 +2326,41 @@ again:
 						(unsigned long long)res.next_rev,
 						(unsigned long long)nrev - 1,
 						(unsigned long long)at);
+				else if (limit_rev != UINT64_MAX)
+					bprintf(lostmsg, sizeof(lostmsg),
+						"revisions %llu-%llu cannot be "
+						"read (nothing after it in this "
+						"segment verifies)",
+						(unsigned long long)res.next_rev,
+						(unsigned long long)limit_rev);
 				else
 					bprintf(lostmsg, sizeof(lostmsg),
 						"nothing after it in this segment "
 						"can be read");
-				report(f, "journal.record", rel, 0, res.next_rev,
-				       (int64_t)res.end_off, NULL,
-				       "committed record %llu at offset %llu %s: %s; "
-				       "left for the operator (restore the segment "
-				       "from a backup)",
-				       (unsigned long long)res.next_rev,
-				       (unsigned long long)res.end_off,
-				       stop_why(&res, b, sizeof(b)), lostmsg);
+				if (f->repair && (found || limit_rev != UINT64_MAX) &&
+				    add_fix(f, s, res.end_off, found ? at : limit,
+					    res.next_rev,
+					    found ? nrev - 1 : limit_rev,
+					    "committed record %llu at offset %llu "
+					    "%s", (unsigned long long)res.next_rev,
+					    (unsigned long long)res.end_off,
+					    stop_why(&res, b, sizeof(b))) == 0) {
+					/* reported when it is done */
+				} else {
+					report(f, "journal.record", rel, 0,
+					       res.next_rev, (int64_t)res.end_off,
+					       NULL, "committed record %llu at "
+					       "offset %llu %s: %s; %s",
+					       (unsigned long long)res.next_rev,
+					       (unsigned long long)res.end_off,
+					       stop_why(&res, b, sizeof(b)),
+					       lostmsg, found || limit_rev !=
+					       UINT64_MAX ? "'cohort fsck "
+					       "--repair' replaces them by lost "
+					       "records (the damaged bytes go to "
+					       "lost+found)" : "left for the "
+					       "operator");
+				}
 				if (!found) {
 					lost = 1;
 					break;
@@ -1869,6 +2385,7 @@ again:
 			progress(f, "journal", f->bytes_done, f->bytes_total, 0);
 			if (lost)
 				continue;
+			s->next = res.next_rev;
 		}
 		if (!head) {
 			if (res.stop == ST_REV && res.end_off < s->size &&
@@ -1953,6 +2470,8 @@ again:
 	free(segs);
 	progress(f, "journal", f->bytes_total, f->bytes_total, 1);
 	check_stray_segments(f);
+	if (!rc && f->nfixes)
+		fix_lost(f);
 	return rc;
 }
 
@@ -2005,10 +2524,33 @@ static void check_node(struct fsck *f, const char *id)
 			       "revision file of node '%s' cannot be read: %s", id,
 			       why_failed(msg, sizeof(msg)));
 		} else if (cohort__revision_parse(&rev, text, len)) {
-			REPORT(f, "node.revision", rel, 0,
-			       "revision file of node '%s' is damaged: which records "
-			       "it applied is unknown (set it by hand, or join it "
-			       "again with --from-head)", id);
+			/* What it applied is unknown, but not less than what
+			 * cleanup kept for it: replay from there (at least
+			 * once, as after any crash of the node). */
+			uint64_t to = f->head_ok && f->h.tail_rev ?
+				      f->h.tail_rev - 1 : 0;
+
+			rc = f->repair ? lf_save_buf(f, rel, text, len,
+						     "a damaged revision file",
+						     "written again", moved,
+						     sizeof(moved)) : 0;
+			if (f->repair && !rc && !f->head_ok)
+				rc = cohort__error(COHORT_ECORRUPT, "the journal "
+						   "head is unknown");
+			if (f->repair && !rc)
+				rc = cohort__revision_write_node(f->c, id, to);
+			report(f, "node.revision", rel, f->repair && !rc, 0, -1,
+			       f->repair && !rc ? moved : NULL,
+			       "revision file of node '%s' is damaged: which "
+			       "records it applied is unknown%s%s%s", id,
+			       !f->repair ? "; 'cohort fsck --repair' sets it "
+			       "before the oldest retained record (the node "
+			       "applies those again)" :
+			       rc ? "; cannot write it again: " :
+			       "; set before the oldest retained record (the "
+			       "node applies those again)",
+			       f->repair && rc ? why_failed(msg, sizeof(msg)) : "",
+			       "");
 		} else if (f->head_ok && rev > f->h.rev &&
 			   !(!f->repair && head_passed(f, rev))) {
 			REPORT(f, "node.revision-ahead", rel, 0,
@@ -2368,7 +2910,7 @@ static void check_blob(struct fsck *f, const cohort_package *const *grp,
 	needed_by(grp, ng, need, sizeof(need));
 	if (abs_path(f, path, sizeof(path), rel))
 		return;
-	rc = cohort__os_stat(&st, path, 1);
+	rc = stat_settled(&st, path, 1);
 	if (rc == COHORT_ENOTFOUND) {
 		cohort__error_clear();
 		/* Check-only: a package uninstalled since the head was read
@@ -2768,6 +3310,7 @@ out:
 	for (i = 0; i < f.nfiles; i++)
 		free(f.files[i].rel);
 	free(f.files);
+	free(f.fixes);
 	for (i = 0; i < f.nstale; i++)
 		free(f.stale[i].text);
 	free(f.stale);

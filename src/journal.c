@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "cluster.h"
@@ -335,6 +337,106 @@ long cohort__rec_decode(cohort__rec *r, const unsigned char *p, size_t avail,
 	r->len = dl;
 	r->last = p[28] & JREC_LAST;
 	return (long)size;
+}
+
+int cohort__rec_resync(cohort__window_fn win, void *ctx, uint64_t off,
+		       uint64_t limit, uint64_t after, uint64_t limit_rev,
+		       uint64_t *at, uint64_t *rev)
+{
+	uint64_t pos;
+	int rc;
+
+	for (pos = off + 8; pos + JREC_HDR <= limit; pos += 8) {
+		const unsigned char *p;
+		size_t avail, need = JREC_HDR;
+		cohort__rec r;
+		long size;
+
+		if ((rc = win(ctx, pos, need, &p, &avail)))
+			return rc;
+		if (avail < JREC_HDR || cohort__get32(p) != JREC_MAGIC)
+			continue;
+		size = cohort__rec_decode(&r, p, avail, &need);
+		if (size == 0 && need <= limit - pos && need > avail) {
+			if ((rc = win(ctx, pos, need, &p, &avail)))
+				return rc;
+			size = cohort__rec_decode(&r, p, avail, &need);
+		}
+		if (size > 0 && r.rev > after && r.rev <= limit_rev) {
+			*at = pos;
+			*rev = r.rev;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- lost records ---------------------------------------------------------- */
+
+int cohort__lost_format(char **out, size_t *len, uint64_t first,
+			uint64_t last, int64_t when_ms, const char *why)
+{
+	json_object *o = json_object_new_object(), *range;
+	char when[40];
+	time_t t = (time_t)(when_ms / 1000);
+	struct tm tm;
+	const char *text;
+
+	*out = NULL;
+	if (!o || !(range = json_object_new_array())) {
+		json_object_put(o);
+		return cohort__error(COHORT_ERROR, "out of memory");
+	}
+	gmtime_r(&t, &tm);
+	strftime(when, 24, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03dZ",
+		 (int)(when_ms % 1000));
+	json_object_array_add(range, json_object_new_int64((int64_t)first));
+	json_object_array_add(range, json_object_new_int64((int64_t)last));
+	json_object_object_add(o, "lost", range);
+	json_object_object_add(o, "repaired", json_object_new_string(when));
+	json_object_object_add(o, "why", json_object_new_string(why));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	*out = text ? strdup(text) : NULL;
+	json_object_put(o);
+	if (!*out)
+		return cohort__error(COHORT_ERROR, "out of memory");
+	*len = strlen(*out);
+	return 0;
+}
+
+int cohort_record_lost_range(const cohort_record *r, uint64_t *first,
+			     uint64_t *last)
+{
+	json_tokener *tok;
+	json_object *o, *range, *a, *b;
+	int rc = COHORT_EINVAL;
+
+	if (!r || !r->type || strcmp(r->type, COHORT_LOST_TYPE) ||
+	    r->len > 4096)
+		return cohort__error(COHORT_EINVAL, "not a lost record");
+	if (!(tok = json_tokener_new()))
+		return cohort__error(COHORT_ERROR, "out of memory");
+	o = json_tokener_parse_ex(tok, r->data, (int)r->len);
+	if (o && json_object_object_get_ex(o, "lost", &range) &&
+	    json_object_is_type(range, json_type_array) &&
+	    json_object_array_length(range) == 2 &&
+	    (a = json_object_array_get_idx(range, 0)) &&
+	    (b = json_object_array_get_idx(range, 1)) &&
+	    json_object_is_type(a, json_type_int) &&
+	    json_object_is_type(b, json_type_int) &&
+	    json_object_get_int64(a) > 0 &&
+	    json_object_get_int64(b) >= json_object_get_int64(a)) {
+		*first = (uint64_t)json_object_get_int64(a);
+		*last = (uint64_t)json_object_get_int64(b);
+		rc = 0;
+	}
+	json_object_put(o);
+	json_tokener_free(tok);
+	if (rc)
+		return cohort__error(COHORT_EINVAL, "lost record %llu names no "
+				     "range", (unsigned long long)r->rev);
+	return 0;
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -858,28 +960,54 @@ static int seg_first_rev(cohort_journal *j, uint64_t no, uint64_t *first)
 	return 0;
 }
 
-/* The segment holding revision 'rev' (tail_rev <= rev <= head rev). */
+/*
+ * The segment holding revision 'rev' (tail_rev <= rev <= head rev): the
+ * last one whose header says it starts at or before 'rev'.  A binary
+ * search on the headers; when one it probes is damaged or missing (only
+ * fsck --repair mends those), every header from the head segment down,
+ * passing the bad ones: a reader never depends on a segment before the
+ * one it reads.
+ */
 static int find_segment(cohort_journal *j, const struct cohort__head *h,
 			uint64_t rev, uint64_t *no, uint64_t *first)
 {
-	uint64_t lo = h->tail_seg, hi = h->seg, f;
+	uint64_t lo = h->tail_seg, hi = h->seg, f, s;
 	int rc;
 
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo + 1) / 2;
 
 		if ((rc = seg_first_rev(j, mid, &f)))
-			return rc;
+			goto linear;
 		if (f <= rev)
 			lo = mid;
 		else
 			hi = mid - 1;
 	}
-	if ((rc = seg_first_rev(j, lo, &f)))
+	if ((rc = seg_first_rev(j, lo, &f)) == 0) {
+		*no = lo;
+		*first = f;
+		return 0;
+	}
+linear:
+	if (rc != COHORT_ECORRUPT)
 		return rc;
-	*no = lo;
-	*first = f;
-	return 0;
+	for (s = h->seg + 1; s-- > h->tail_seg;) {
+		if ((rc = seg_first_rev(j, s, &f)) == COHORT_ECORRUPT) {
+			cohort__error_clear();
+			continue;
+		}
+		if (rc)
+			return rc;
+		if (f <= rev) {
+			*no = s;
+			*first = f;
+			return 0;
+		}
+	}
+	return cohort__error(COHORT_ECORRUPT, "no readable journal segment "
+			     "holds revision %llu: run 'cohort fsck'",
+			     (unsigned long long)rev);
 }
 
 static int corrupt(const struct reader *rd, uint64_t rev, uint64_t off,
@@ -889,6 +1017,31 @@ static int corrupt(const struct reader *rd, uint64_t rev, uint64_t off,
 			     "journal record %llu in '%s' at offset %llu %s: "
 			     "run 'cohort fsck'", (unsigned long long)rev,
 			     rd->path, (unsigned long long)off, why);
+}
+
+/* Damage that a reader from 'from' needs: revisions [rev, next) where
+ * 'next' is the first one readable again (0: none is). */
+static int unreadable(uint64_t from, uint64_t rev, uint64_t next,
+		      const char *where)
+{
+	if (next)
+		return cohort__error(COHORT_ECORRUPT,
+				     "journal revisions %llu-%llu %s cannot be "
+				     "read (revision %llu is needed): run "
+				     "'cohort fsck'", (unsigned long long)rev,
+				     (unsigned long long)next - 1, where,
+				     (unsigned long long)from);
+	return cohort__error(COHORT_ECORRUPT,
+			     "journal revisions from %llu %s cannot be read "
+			     "(revision %llu is needed): run 'cohort fsck'",
+			     (unsigned long long)rev, where,
+			     (unsigned long long)from);
+}
+
+static int reader_window(void *ctx, uint64_t off, size_t need,
+			 const unsigned char **p, size_t *avail)
+{
+	return reader_fill(ctx, off, need, p, avail);
 }
 
 static int read_once(cohort_journal *j, const struct cohort__head *hp,
@@ -907,25 +1060,35 @@ int cohort_journal_read(cohort_journal *j, uint64_t from, uint64_t limit,
 			return rc;
 		rc = read_once(j, &h, from, limit, fn, arg, &delivered);
 		/* The janitor may have removed segments we were about to look
-		 * at (the binary search probes below 'from'): if the tail
-		 * moved and nothing was delivered yet, start over. */
-		if (rc != COHORT_ECORRUPT || delivered || tries >= 3 ||
+		 * at (the binary search probes below 'from'), or a repair
+		 * rewrote one under us (lost records in place of damage, a
+		 * new head): if the head changed and nothing was delivered
+		 * yet, start over. */
+		if ((rc != COHORT_ECORRUPT && rc != COHORT_ESTALE &&
+		     rc != COHORT_ENOTFOUND) || delivered || tries >= 3 ||
 		    head_read_path(&again, j->head_path) ||
-		    again.tail_seg == h.tail_seg)
+		    (again.tail_seg == h.tail_seg && again.seq == h.seq))
 			return rc;
 		j->nsegs = 0;
 		cohort__error_clear();
 	}
 }
 
+/*
+ * Deliver the committed records from 'from' on.  Damage in records before
+ * 'from' is passed (resynchronized on the next verified record), never
+ * delivered and never an error: a node past a damaged record keeps
+ * reading.  Damage that covers a revision to deliver is an error naming
+ * it.
+ */
 static int read_once(cohort_journal *j, const struct cohort__head *hp,
 		     uint64_t from, uint64_t limit, cohort_record_fn fn,
 		     void *arg, uint64_t *delivered)
 {
 	struct cohort__head h = *hp;
 	struct reader rd;
-	uint64_t no, first, rev, off, count = 0;
-	int rc;
+	uint64_t no = 0, first = 0, rev, off, count = 0;
+	int rc, lost = 0; /* the rest of the last segment was unreadable */
 
 	if (from == 0)
 		from = h.tail_rev;
@@ -946,10 +1109,21 @@ static int read_once(cohort_journal *j, const struct cohort__head *hp,
 	for (; no <= h.seg && rev <= h.rev; no++) {
 		uint64_t f;
 
-		if ((rc = seg_first_rev(j, no, &f)))
+		rc = seg_first_rev(j, no, &f);
+		if (rc == COHORT_ECORRUPT && rev < from) {
+			/* A damaged or missing segment before 'from'. */
+			cohort__error_clear();
+			lost = 1;
+			continue;
+		}
+		if (rc)
 			goto out;
-		if (f != rev) {
-			rc = cohort__error(COHORT_ECORRUPT,
+		if (lost && f > rev && f <= from) {
+			rev = f;
+		} else if (f != rev) {
+			rc = lost ? unreadable(from, rev, f, "before segment "
+					       "start") :
+			     cohort__error(COHORT_ECORRUPT,
 					   "journal segment %016llx starts at "
 					   "revision %llu, expected %llu: run "
 					   "'cohort fsck'", (unsigned long long)no,
@@ -957,6 +1131,7 @@ static int read_once(cohort_journal *j, const struct cohort__head *hp,
 					   (unsigned long long)rev);
 			goto out;
 		}
+		lost = 0;
 		cohort__os_close_quiet(rd.fd);
 		rd.fd = -1;
 		if ((rc = cohort__seg_path(rd.path, sizeof(rd.path), j->c->root,
@@ -990,15 +1165,35 @@ static int read_once(cohort_journal *j, const struct cohort__head *hp,
 					goto out;
 				size = cohort__rec_decode(&r, p, avail, &need);
 			}
-			if (size <= 0) {
-				rc = corrupt(&rd, rev, off,
-					     size == 0 ? "is cut short" :
-					     "fails verification");
-				goto out;
-			}
-			if (r.rev != rev) {
-				rc = corrupt(&rd, rev, off, "has the wrong revision");
-				goto out;
+			if (size <= 0 || r.rev != rev) {
+				uint64_t at, next;
+
+				if (rev >= from) {
+					rc = corrupt(&rd, rev, off,
+						     size == 0 ? "is cut short" :
+						     size < 0 ? "fails verification" :
+						     "has the wrong revision");
+					goto out;
+				}
+				/* Before 'from': pass it. */
+				rc = cohort__rec_resync(reader_window, &rd, off,
+							rd.end, rev - 1, h.rev,
+							&at, &next);
+				if (rc < 0)
+					goto out;
+				if (rc == 0) {
+					lost = 1;
+					rc = 0;
+					break;
+				}
+				if (next > from) {
+					rc = unreadable(from, rev, next, "in a damaged "
+							"part of the journal");
+					goto out;
+				}
+				off = at;
+				rev = next;
+				continue;
 			}
 			if (rev >= from) {
 				char node[COHORT_NODE_ID_MAX + 1];
@@ -1025,12 +1220,15 @@ static int read_once(cohort_journal *j, const struct cohort__head *hp,
 			rev++;
 		}
 		if (no == h.seg && rev <= h.rev) {
-			rc = corrupt(&rd, rev, off, "is missing below the head");
+			rc = lost ? unreadable(from, rev, 0, "at the end of the "
+					       "journal") :
+			     corrupt(&rd, rev, off, "is missing below the head");
 			goto out;
 		}
 	}
 	if (rev <= h.rev) {
-		rc = cohort__error(COHORT_ECORRUPT,
+		rc = lost ? unreadable(from, rev, 0, "at the end of the journal") :
+		     cohort__error(COHORT_ECORRUPT,
 				   "journal ends at revision %llu but the head "
 				   "says %llu: run 'cohort fsck'",
 				   (unsigned long long)rev - 1,
@@ -1045,12 +1243,21 @@ out:
 
 int cohort__revision_write(cohort_cluster *c, uint64_t rev)
 {
+	int rc;
+
+	if ((rc = cohort__need_node(c)))
+		return rc;
+	return cohort__revision_write_node(c, c->node, rev);
+}
+
+int cohort__revision_write_node(cohort_cluster *c, const char *node,
+				uint64_t rev)
+{
 	char path[PATH_MAX], body[64], text[128];
 	int rc, n, m;
 
-	if ((rc = cohort__need_node(c)) ||
-	    (rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/revision",
-				    c->node)))
+	if ((rc = cohort__root_path(path, sizeof(path), c, "nodes/%s/revision",
+				    node)))
 		return rc;
 	m = snprintf(body, sizeof(body), "cohort-revision 1\nrev %llu\n",
 		     (unsigned long long)rev);
@@ -1117,23 +1324,78 @@ int cohort_journal_set_revision(cohort_journal *j, uint64_t rev)
 
 struct apply_ctx {
 	cohort_journal *j;
-	int each;
+	const cohort_apply_options *o;
 	cohort_record_fn fn;
 	void *arg;
 	uint64_t applied;
 	uint64_t last;
+	uint64_t noted_first, noted_last; /* the lost range last recorded */
 };
+
+/* Add "FIRST-LAST" to nodes/ID/skipped-lost (atomic replace). */
+static int note_skipped(cohort_journal *j, uint64_t first, uint64_t last)
+{
+	char path[PATH_MAX], *old = NULL, *text;
+	size_t len = 0;
+	int rc, n;
+
+	if ((rc = cohort__root_path(path, sizeof(path), j->c,
+				    "nodes/%s/skipped-lost", j->c->node)))
+		return rc;
+	rc = cohort__os_read_file(&old, &len, path, 1u << 20);
+	if (rc && rc != COHORT_ENOTFOUND)
+		return rc;
+	cohort__error_clear();
+	text = malloc(len + 48);
+	if (!text) {
+		free(old);
+		return cohort__error(COHORT_ERROR, "out of memory");
+	}
+	n = snprintf(text, len + 48, "%.*s%llu-%llu\n", (int)len, old ? old : "",
+		     (unsigned long long)first, (unsigned long long)last);
+	free(old);
+	rc = cohort__os_write_atomic(path, text, (size_t)n,
+				     cohort__file_mode(j->c), j->c->node);
+	free(text);
+	return rc;
+}
 
 static int apply_one(const cohort_record *r, void *arg)
 {
 	struct apply_ctx *a = arg;
-	int rc = a->fn(r, a->arg);
+	int rc;
 
-	if (rc)
+	if (!strcmp(r->type, COHORT_LOST_TYPE)) {
+		uint64_t first, last;
+
+		if (cohort_record_lost_range(r, &first, &last)) {
+			cohort__error_clear();
+			first = last = r->rev;
+		}
+		if (!a->o->skip_lost)
+			return cohort__error(COHORT_ELOST, "revisions %llu-%llu "
+					     "were lost (damaged on the shared root "
+					     "and replaced by 'cohort fsck "
+					     "--repair'): node '%s' can go on only "
+					     "from a snapshot taken after revision "
+					     "%llu, or by skipping the lost records "
+					     "explicitly", (unsigned long long)first,
+					     (unsigned long long)last, a->j->c->node,
+					     (unsigned long long)last);
+		/* Accepted: recorded once per range, before the revision
+		 * passes it (a crash in between records it twice). */
+		if (first != a->noted_first || last != a->noted_last) {
+			if ((rc = note_skipped(a->j, first, last)))
+				return rc;
+			a->noted_first = first;
+			a->noted_last = last;
+		}
+	} else if ((rc = a->fn(r, a->arg))) {
 		return rc;
+	}
 	a->applied++;
 	a->last = r->rev;
-	if (a->each)
+	if (a->o->each)
 		return cohort__revision_write(a->j->c, r->rev);
 	return 0;
 }
@@ -1141,12 +1403,31 @@ static int apply_one(const cohort_record *r, void *arg)
 int cohort_journal_apply(cohort_journal *j, int each, cohort_record_fn fn,
 			 void *arg, uint64_t *applied)
 {
-	struct apply_ctx a = { j, each, fn, arg, 0, 0 };
+	cohort_apply_options o = COHORT_APPLY_OPTIONS_INIT;
+
+	o.each = each;
+	return cohort_journal_apply_with(j, &o, fn, arg, applied);
+}
+
+int cohort_journal_apply_with(cohort_journal *j, const cohort_apply_options *o,
+			      cohort_record_fn fn, void *arg, uint64_t *applied)
+{
+	cohort_apply_options def = COHORT_APPLY_OPTIONS_INIT;
+	struct apply_ctx a;
 	uint64_t rev, tail, head;
 	int rc, r2;
 
 	if (applied)
 		*applied = 0;
+	if (!o)
+		o = &def;
+	if (o->version != COHORT_APPLY_OPTIONS_VERSION)
+		return cohort__error(COHORT_EINVAL, "bad apply options version");
+	memset(&a, 0, sizeof(a));
+	a.j = j;
+	a.o = o;
+	a.fn = fn;
+	a.arg = arg;
 	if ((rc = cohort_journal_revision(j, &rev)) ||
 	    (rc = cohort_journal_bounds(j, &tail, &head)))
 		return rc;
@@ -1166,13 +1447,32 @@ int cohort_journal_apply(cohort_journal *j, int each, cohort_record_fn fn,
 	if (rev == head)
 		return 0;
 	rc = cohort_journal_read(j, rev + 1, 0, apply_one, &a);
-	if (!each && a.applied) {
+	if (!o->each && a.applied) {
 		r2 = cohort__revision_write(j->c, a.last);
 		if (!rc)
 			rc = r2;
 	}
 	if (applied)
 		*applied = a.applied;
+	return rc;
+}
+
+int cohort_journal_skipped_lost(cohort_cluster *c, const char *node,
+				char **ranges)
+{
+	char path[PATH_MAX];
+	size_t len;
+	int rc;
+
+	*ranges = NULL;
+	if ((rc = cohort__root_path(path, sizeof(path), c,
+				    "nodes/%s/skipped-lost", node)))
+		return rc;
+	rc = cohort__os_read_file(ranges, &len, path, 1u << 20);
+	if (rc == COHORT_ENOTFOUND) {
+		cohort__error_clear();
+		return 0;
+	}
 	return rc;
 }
 

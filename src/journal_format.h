@@ -73,7 +73,30 @@ size_t cohort__rec_encode(unsigned char *p, uint64_t rev, int64_t time_ms,
 long cohort__rec_decode(cohort__rec *r, const unsigned char *p, size_t avail,
 			size_t *need);
 
+/*
+ * Resynchronize after damage at 'off' (records start at multiples of 8):
+ * the first offset in (off, limit) where a verified record with a revision
+ * in (after, limit_rev] starts.  'win' makes [o, o+need) readable (fewer
+ * bytes at the end of the range).  Returns 1 and sets '*at', '*rev' when
+ * found, 0 when not, or a negative code when the bytes cannot be read.
+ * Readers and fsck both pass damage this way.
+ */
+typedef int (*cohort__window_fn)(void *ctx, uint64_t off, size_t need,
+				 const unsigned char **p, size_t *avail);
+int cohort__rec_resync(cohort__window_fn win, void *ctx, uint64_t off,
+		       uint64_t limit, uint64_t after, uint64_t limit_rev,
+		       uint64_t *at, uint64_t *rev);
+
+/* Encode the data of a lost record (COHORT_LOST_TYPE): '*out' is the
+ * caller's (free()). */
+int cohort__lost_format(char **out, size_t *len, uint64_t first,
+			uint64_t last, int64_t when_ms, const char *why);
+
 int cohort__revision_parse(uint64_t *rev, const char *text, size_t len);
+/* Write node 'node''s revision file (fsck's repair; a node writes its own
+ * with cohort_journal_set_revision()). */
+int cohort__revision_write_node(cohort_cluster *c, const char *node,
+				uint64_t rev);
 
 struct cohort_journal;
 struct cohort_lock;

@@ -37,6 +37,8 @@ struct cohort_store {
 	char blobs[PATH_MAX];
 	char index_path[PATH_MAX];
 	unsigned char *buf; /* COPY_CHUNK scratch */
+	/* lost records the last index load replayed past (0: none) */
+	uint64_t lost_first, lost_last;
 };
 
 /* The index in memory: what is installed, as of revision 'rev'. */
@@ -435,6 +437,7 @@ static int snapshot_write(cohort_store *s, const struct index *ix)
 struct replay {
 	struct index *ix;
 	int rc;
+	cohort_store *s; /* told of lost records (may be NULL) */
 };
 
 static int replay_one(const cohort_record *r, void *arg)
@@ -444,6 +447,14 @@ static int replay_one(const cohort_record *r, void *arg)
 	long at;
 
 	rp->ix->rev = r->rev;
+	if (!strcmp(r->type, COHORT_LOST_TYPE) && rp->s) {
+		/* It may have been a store record: the index past it may be
+		 * wrong, and nothing can tell how (cohort_store_lost()). */
+		if (!rp->s->lost_first)
+			rp->s->lost_first = r->rev;
+		rp->s->lost_last = r->rev;
+		return 0;
+	}
 	if (!strcmp(r->type, "store.install")) {
 		if (package_parse(&p, r->data, r->len, 1))
 			goto bad;
@@ -470,11 +481,12 @@ bad:
 /* The index at the journal head. */
 static int index_load(struct index *ix, cohort_store *s)
 {
-	struct replay rp = { ix, 0 };
+	struct replay rp = { ix, 0, s };
 	uint64_t tail, head;
 	int rc;
 
 	memset(ix, 0, sizeof(*ix));
+	s->lost_first = s->lost_last = 0;
 	if ((rc = snapshot_load(ix, s)) ||
 	    (rc = cohort_journal_bounds(s->j, &tail, &head)))
 		goto fail;
@@ -528,6 +540,13 @@ void cohort_store_close(cohort_store *s)
 	cohort_journal_close(s->j);
 	free(s->buf);
 	free(s);
+}
+
+int cohort_store_lost(cohort_store *s, uint64_t *first, uint64_t *last)
+{
+	*first = s->lost_first;
+	*last = s->lost_last;
+	return s->lost_first != 0;
 }
 
 /* ---- blobs -------------------------------------------------------------- */
@@ -1588,7 +1607,7 @@ int cohort__index_format(char **out, size_t *len, const struct cohort__index *x)
 
 int cohort__store_index_apply(struct cohort__index *x, const cohort_record *r)
 {
-	struct replay rp = { &x->ix, 0 };
+	struct replay rp = { &x->ix, 0, NULL };
 
 	return replay_one(r, &rp);
 }

@@ -29,6 +29,7 @@ enum cohort_error {
 	COHORT_ENOSPACE = -8,	 /* ENOSPC or EDQUOT */
 	COHORT_EINVAL = -9,	 /* bad argument or bad input */
 	COHORT_EBEHIND = -10,	 /* node is behind the oldest retained record */
+	COHORT_ELOST = -11,	 /* the next record to apply was lost (fsck) */
 };
 
 /*

@@ -98,6 +98,12 @@ typedef struct cohort_fsck_summary {
 	uint64_t nodes, leases, files, temp_files;
 	uint64_t packages, blobs, blob_bytes_hashed;
 	uint64_t problems, repaired; /* left: problems - repaired */
+	/*
+	 * Lost records in the journal (revisions an earlier repair could not
+	 * save, verified, not a problem: readers stop there, see
+	 * cohort_apply_options), and revisions this run replaced by them.
+	 */
+	uint64_t lost_records, lost;
 	int server_clock;	     /* ages by the file server's clock */
 	char lost_found[64];	     /* "lost+found/<time>" or "" */
 } cohort_fsck_summary;

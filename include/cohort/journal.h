@@ -71,6 +71,23 @@ typedef struct cohort_record {
 	size_t len;
 } cohort_record;
 
+/*
+ * Lost records.  'cohort fsck --repair' replaces each committed revision it
+ * cannot read (damaged bytes, a missing segment) by a verified record of
+ * this reserved type, so that revisions stay contiguous and every reader
+ * can pass; the damaged bytes go to lost+found.  Its data is one JSON
+ * object naming the whole range lost with it, when it was repaired and
+ * why: {"lost":[FIRST,LAST],"repaired":"2026-12-07T01:02:03.456Z",
+ * "why":"..."}.  cohort_journal_read() delivers them like any record;
+ * cohort_journal_apply() stops at one with COHORT_ELOST unless told to
+ * skip them (cohort_journal_apply_opts()).
+ */
+#define COHORT_LOST_TYPE "cohort.lost"
+
+/* The range a lost record names: 0, or COHORT_EINVAL if 'r' is none. */
+int cohort_record_lost_range(const cohort_record *r, uint64_t *first,
+			     uint64_t *last);
+
 /* Return 0 to go on; anything else stops the walk and is returned. */
 typedef int (*cohort_record_fn)(const cohort_record *r, void *arg);
 
@@ -118,10 +135,41 @@ int cohort_journal_set_revision(cohort_journal *j, uint64_t rev);
  * record when 'each' is set, else once at the end).  Stops at the first
  * non-zero return of 'fn' (returned) with the revision at the last record
  * applied.  '*applied' (may be NULL) counts the records applied.
- * COHORT_EBEHIND when this node's revision is older than the tail.
+ * COHORT_EBEHIND when this node's revision is older than the tail;
+ * COHORT_ELOST at a lost record (see cohort_apply_options).
  */
 int cohort_journal_apply(cohort_journal *j, int each, cohort_record_fn fn,
 			 void *arg, uint64_t *applied);
+
+/* How cohort_journal_apply_with() applies. */
+typedef struct cohort_apply_options {
+	int version;
+	/* Write the revision after each record (else once at the end). */
+	int each;
+	/*
+	 * Lost records (COHORT_LOST_TYPE): 0 stops before the first one with
+	 * COHORT_ELOST (the message names the revisions); 1 accepts the loss:
+	 * 'fn' is not called for them, the revision passes them, and each
+	 * range is added to 'nodes/ID/skipped-lost' (see
+	 * cohort_journal_skipped_lost()).
+	 */
+	int skip_lost;
+} cohort_apply_options;
+
+#define COHORT_APPLY_OPTIONS_VERSION 1
+#define COHORT_APPLY_OPTIONS_INIT { COHORT_APPLY_OPTIONS_VERSION, 1, 0 }
+
+/* cohort_journal_apply() with options ('o' NULL: the defaults). */
+int cohort_journal_apply_with(cohort_journal *j, const cohort_apply_options *o,
+			      cohort_record_fn fn, void *arg, uint64_t *applied);
+
+/*
+ * The lost ranges node 'node' skipped, one "FIRST-LAST" line each, in the
+ * order it passed them; '*ranges' is the caller's (free()), NULL when it
+ * skipped none.
+ */
+int cohort_journal_skipped_lost(cohort_cluster *c, const char *node,
+				char **ranges);
 
 /*
  * Wait until the head passes 'known' or 'timeout_ms' passes (negative:

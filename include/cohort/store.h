@@ -138,6 +138,16 @@ int cohort_store_materialize(cohort_store *s, const char *dir, const char *ns,
 void cohort_package_clear(cohort_package *p);
 void cohort_package_list_free(cohort_package *v, size_t n);
 
+/*
+ * Did the last operation that loaded the index replay past lost records
+ * (journal revisions 'cohort fsck --repair' could not save, see
+ * COHORT_LOST_TYPE) that the index snapshot does not cover?  Then a
+ * package installed or uninstalled there may be missing from the index or
+ * listed wrongly, and nothing can tell which: installing it again (then
+ * materializing) makes it right.  Returns 1 and the revisions' span, or 0.
+ */
+int cohort_store_lost(cohort_store *s, uint64_t *first, uint64_t *last);
+
 #ifdef __cplusplus
 }
 #endif

@@ -35,8 +35,9 @@
 #     missing blob (exit 4 naming the package), an unreferenced old blob
 #     (moved), an 'install' killed mid-way (its temporary file).
 #  7. A damaged cohort.id: exit 4, kind 'identity'.
-#  8. Check-only fsck while two views append, three sync and a janitor
-#     trims the journal, without pause: always exit 0 (nothing in flight is
+#  8. Check-only fsck (two at a time) while two views append, one installs
+#     and uninstalls, three sync and a janitor trims the journal and
+#     collects blobs, without pause: always exit 0 (nothing in flight is
 #     taken for damage).
 #  9. A root fresh from a torture run (appenders on three views SIGKILLed at
 #     random and by COHORT_FAULT kills): fsck is clean or --repair makes it
@@ -45,10 +46,14 @@
 #
 # BUILD=build bash tests/cluster/fsck.sh
 # FSCK_TORTURE_S (default 8): seconds of killed appends in 9.
+# FSCK_BUSY_S (default 20): seconds of check-only runs in 8.
+# FSCK_PARTS="busy_test ...": run only those parts.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 need_prog "$COHORT" "the cohort tool"
+SNAPSHOTTER=${SNAPSHOTTER:-$BUILD/tests/helpers/snapshotter}
+need_prog "$SNAPSHOTTER" "the snapshotter test helper"
 command -v jq >/dev/null 2>&1 ||
 	tap_bail "jq is installed (the cluster tests read JSON output with it)"
 command -v zip >/dev/null 2>&1 ||
@@ -62,6 +67,7 @@ W=$T/work
 PK=$W/pk
 mkdir -p "$PK"
 TORTURE_S=${FSCK_TORTURE_S:-8}
+BUSY_MS=$((${FSCK_BUSY_S:-20} * 1000))
 
 # ---- helpers -----------------------------------------------------------------
 
@@ -538,11 +544,16 @@ identity_test() {
 # ---- 8. check-only while the cluster works -------------------------------------
 
 busy_test() {
-	local d=$W/busy pids=() id k bad=0 runs=0 t0 tail
+	local d=$W/busy pids=() fpids id k bad=0 runs=0 t0 tail kinds
 	mkdir -p "$d"
 	new_root busy '[journal]\nsegment_size = 8192\n'
-	# Appenders on a and b, every node syncing, a janitor trimming what
-	# all have applied: the journal moves at both ends while fsck looks.
+	for k in 1 2 3; do
+		mkjar "busy$k.jar" "org.busy.p$k" 1.0
+	done
+	# Appenders on a and b, an installer that installs and uninstalls on
+	# b, every node syncing, a janitor trimming what all have applied and
+	# collecting blobs: the journal moves at both ends and the store's
+	# index is rewritten while fsck looks.
 	for id in a b; do
 		(
 			k=0
@@ -554,6 +565,16 @@ busy_test() {
 		) &
 		pids+=($!)
 	done
+	(
+		k=0
+		while [ ! -e "$d/stop" ]; do
+			k=$((k % 3 + 1))
+			node_cohort b install "$PK/busy$k.jar" >/dev/null 2>&1
+			node_cohort b uninstall "org.busy.p$(((k + 1) % 3 + 1))" \
+				>/dev/null 2>&1
+		done
+	) &
+	pids+=($!)
 	for id in a b c; do
 		(
 			while [ ! -e "$d/stop" ]; do
@@ -565,29 +586,58 @@ busy_test() {
 	(
 		while [ ! -e "$d/stop" ]; do
 			node_cohort c janitor >/dev/null 2>&1
-			sleep 0.3
+			sleep 0.$((RANDOM % 3))
 		done
 	) &
 	pids+=($!)
+	# The janitor's snapshot of the store's index, rewritten without pause
+	# through both fscks' views: a rename over store/index that a look
+	# can meet half-way (on a FUSE view, ENOENT for that moment) happens
+	# while nearly every fsck runs, not once in a while.
+	for id in a c; do
+		"$SNAPSHOTTER" --root "$(node_root "$id")" --node "$id" \
+			--state "$(node_state "$id")" --until "$d/stop" \
+			>"$d/snapshots.$id" 2>&1 &
+		pids+=($!)
+	done
+	# Two check-only fscks at a time, from views a and c.
 	t0=$(now_ms)
-	while [ $(($(now_ms) - t0)) -lt 6000 ]; do
-		fsck_as c "$d/run" --json
-		runs=$((runs + 1))
-		if [ "$FSCK_RC" -ne 0 ]; then
-			bad=$((bad + 1))
-			cp "$d/run" "$d/bad.$bad"
-		fi
+	while [ $(($(now_ms) - t0)) -lt "$BUSY_MS" ]; do
+		fpids=()
+		for id in a c; do
+			(
+				node_cohort "$id" fsck --json >"$d/run.$id" 2>&1
+				echo $? >"$d/rc.$id"
+			) &
+			fpids+=($!)
+		done
+		wait "${fpids[@]}"
+		for id in a c; do
+			runs=$((runs + 1))
+			if [ "$(cat "$d/rc.$id")" != 0 ]; then
+				bad=$((bad + 1))
+				cp "$d/run.$id" "$d/bad.$bad"
+			fi
+		done
 	done
 	touch "$d/stop"
 	for k in "${pids[@]}"; do
 		wait "$k"
 	done
+	for id in a c; do
+		[ "$(head -c 1 "$d/snapshots.$id")" != 0 ] &&
+			grep -qx '[0-9]*' "$d/snapshots.$id" ||
+			tap_fail "snapshotter on view $id" "$(cat "$d/snapshots.$id")"
+	done
+	note "busy: $(cat "$d/snapshots.a") + $(cat "$d/snapshots.c") index snapshots rewritten"
 	tail=$(node_cohort a status --json | jq -r .tail)
-	if [ "$bad" -eq 0 ] && [ "$runs" -ge 3 ]; then
-		tap_ok "check-only fsck while views append, sync and trim: $runs runs, all exit 0 (tail now $tail)"
+	kinds=$(cat "$d"/bad.* 2>/dev/null | jq -r 'select(.kind) | .kind' |
+		sort | uniq -c | tr '\n' ' ')
+	if [ "$bad" -eq 0 ] && [ "$runs" -ge 6 ] && [ "$tail" -gt 1 ]; then
+		tap_ok "check-only fsck while views append, install, uninstall, sync and trim: $runs runs, all exit 0 (tail now $tail)"
 	else
-		tap_fail "check-only fsck while views append, sync and trim: $runs runs, all exit 0" \
-			"$bad runs did not exit 0 (tail now $tail)" \
+		tap_fail "check-only fsck while views append, install, uninstall, sync and trim: $runs runs, all exit 0, the janitor trimmed" \
+			"$bad runs did not exit 0 (tail now $tail): $kinds" \
 			"$(cat "$d"/bad.* 2>/dev/null | head -n 10)"
 	fi
 }
@@ -707,8 +757,9 @@ torture_test() {
 	fi
 }
 
-for part in fresh_test journal_tail_test committed_damage_test sealed_test \
-	nodes_locks_test store_test identity_test busy_test torture_test; do
+for part in ${FSCK_PARTS:-fresh_test journal_tail_test committed_damage_test \
+	sealed_test nodes_locks_test store_test identity_test busy_test \
+	torture_test}; do
 	t_part=$(now_ms)
 	$part
 	note "$part: $(($(now_ms) - t_part)) ms"

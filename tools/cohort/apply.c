@@ -1,0 +1,254 @@
+/*
+ * cohort - applying records: the hook a record is handed to (sync, watch,
+ * node), what its failure means for the exit status, bootstrap from the
+ * application snapshot, and the stop signal.
+ */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+volatile sig_atomic_t stop_requested;
+
+/*
+ * Run the hook with the payload on its standard input, and its size in
+ * COHORT_SIZE.  The payload is written whole into an anonymous file before
+ * the hook starts: a hook that outlives a killed 'sync' (it has its own
+ * process group) reads all of the record, never a cut-off one, as it would
+ * from a pipe whose writer died.  The record is applied again after the
+ * restart (at least once), but never wrong.
+ */
+int run_hook(const char *cmd, const cohort_record *r, int *status)
+{
+	char rev[32], when[32], size[32];
+	size_t off = 0;
+	pid_t pid;
+	int fd;
+
+	fd = memfd_create("cohort-record", MFD_CLOEXEC);
+	if (fd < 0)
+		return fail("cannot make the hook's input: %s", strerror(errno));
+	while (off < r->len) {
+		ssize_t w = write(fd, (const char *)r->data + off, r->len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : ENOSPC;
+
+			close(fd);
+			return fail("cannot write the hook's input: %s",
+				    strerror(e));
+		}
+		off += (size_t)w;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		int e = errno;
+
+		close(fd);
+		return fail("cannot rewind the hook's input: %s", strerror(e));
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+
+		close(fd);
+		return fail("cannot fork: %s", strerror(e));
+	}
+	if (pid == 0) {
+		snprintf(rev, sizeof(rev), "%" PRIu64, r->rev);
+		snprintf(size, sizeof(size), "%zu", r->len);
+		fmt_time(when, r->time_ms);
+		setenv("COHORT_REV", rev, 1);
+		setenv("COHORT_TYPE", r->type, 1);
+		setenv("COHORT_ORIGIN", r->node, 1);
+		setenv("COHORT_TIME", when, 1);
+		setenv("COHORT_SIZE", size, 1);
+		if (dup2(fd, 0) < 0)
+			_exit(127);
+		/* Its own process group: a Ctrl-C meant for 'watch' lets the
+		 * record in hand finish instead of killing its hook. */
+		setpgid(0, 0);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	while (waitpid(pid, status, 0) < 0) {
+		if (errno != EINTR)
+			return fail("cannot wait for the hook: %s",
+				    strerror(errno));
+	}
+	return 0;
+}
+
+int apply_cb(const cohort_record *r, void *arg)
+{
+	struct apply_ctx *a = arg;
+	int status = 0;
+
+	if (stop_requested)
+		return STOPPED; /* the revision stays at the record before */
+	if (a->p.skip_own && a->p.self && !strcmp(r->node, a->p.self))
+		return 0;
+	if (!a->p.exec)
+		return print_cb(r, &a->p);
+	if (run_hook(a->p.exec, r, &status))
+		return COHORT_ERROR;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		a->failed_rev = r->rev;
+		a->failed_status = status;
+		return HOOK_FAILED;
+	}
+	return 0;
+}
+
+int apply_result(int rc, struct apply_ctx *a)
+{
+	if (rc == STOPPED)
+		return 0;
+	if (rc == HOOK_FAILED) {
+		if (WIFEXITED(a->failed_status))
+			return fail("hook failed at revision %" PRIu64 " (exit "
+				    "status %d); the node stays at revision %"
+				    PRIu64, a->failed_rev,
+				    WEXITSTATUS(a->failed_status),
+				    a->failed_rev - 1);
+		return fail("hook killed by signal %d at revision %" PRIu64
+			    "; the node stays at revision %" PRIu64,
+			    WTERMSIG(a->failed_status), a->failed_rev,
+			    a->failed_rev - 1);
+	}
+	if (rc == COHORT_ERROR && ferror(stdout))
+		/* The reader went away: the revision is at the last record
+		 * printed, so nothing is lost. */
+		return errno == EPIPE ? 0 : fail("cannot write standard output");
+	if (rc)
+		return fail_lib(rc);
+	return 0;
+}
+
+static int lost_cb(const cohort_record *r, void *arg)
+{
+	uint64_t *range = arg;
+
+	if (cohort_record_lost_range(r, &range[0], &range[1]))
+		range[0] = range[1] = r->rev;
+	return 0;
+}
+
+/*
+ * The node stopped at a lost record (COHORT_ELOST): restore it from the
+ * application snapshot when CMD is given and a snapshot taken after the
+ * lost revisions exists; else say so, naming the revisions and both ways
+ * on.
+ */
+int lost_stop(cohort_cluster *c, cohort_journal *j, const char *cmd)
+{
+	uint64_t range[2] = { 0, 0 }, rev = 0;
+	char msg[1024];
+	int rc;
+
+	snprintf(msg, sizeof(msg), "%s", cohort_error_last());
+	if ((rc = cohort_journal_revision(j, &rev)) ||
+	    (rc = cohort_journal_read(j, rev + 1, 1, lost_cb, range)) ||
+	    !range[1])
+		return fail("%s: restore this node from the application snapshot "
+			    "(--exec-snapshot CMD) or accept the loss "
+			    "(--skip-lost)", msg);
+	if (!cmd)
+		return fail("revisions %" PRIu64 "-%" PRIu64 " were lost (see "
+			    "'cohort log --from %" PRIu64 "'): restore this node "
+			    "from the application snapshot (--exec-snapshot CMD) "
+			    "or accept the loss (--skip-lost)", range[0],
+			    range[1], range[0]);
+	return bootstrap_from(c, j, cmd, range[1]);
+}
+
+/*
+ * A node behind the oldest retained record: hand the application's
+ * snapshot to CMD on standard input (COHORT_REV is its revision), then set
+ * the node's revision to the snapshot's; replay goes on from there.
+ */
+int bootstrap(cohort_cluster *c, cohort_journal *j, const char *cmd)
+{
+	uint64_t tail = 0;
+	int rc;
+
+	if (!cmd)
+		return fail("%s (run with --exec-snapshot CMD to load the "
+			    "application snapshot, see 'cohort snapshot get')",
+			    cohort_error_last());
+	if ((rc = cohort_journal_bounds(j, &tail, NULL)))
+		return fail_lib(rc);
+	return bootstrap_from(c, j, cmd, tail ? tail - 1 : 0);
+}
+
+/* Restore from the application snapshot, which must be at revision
+ * 'need' or later. */
+int bootstrap_from(cohort_cluster *c, cohort_journal *j, const char *cmd,
+		   uint64_t need)
+{
+	cohort_record r;
+	uint64_t rev = 0, tail = 0;
+	void *data = NULL;
+	size_t len = 0;
+	int rc, status = 0;
+
+	if ((rc = cohort_snapshot_get(c, &data, &len, &rev)))
+		return fail("cannot bootstrap: %s", cohort_error_last());
+	if ((rc = cohort_journal_bounds(j, &tail, NULL))) {
+		free(data);
+		return fail_lib(rc);
+	}
+	if (rev + 1 < tail) {
+		free(data);
+		return fail("cannot bootstrap: the latest snapshot (revision %"
+			    PRIu64 ") is older than the oldest retained record "
+			    "(%" PRIu64 ")", rev, tail);
+	}
+	if (rev < need) {
+		free(data);
+		return fail("cannot restore past the lost revisions up to %" PRIu64
+			    ": the latest snapshot is at revision %" PRIu64 " "
+			    "(publish a newer one with 'cohort snapshot put', or "
+			    "accept the loss with --skip-lost)", need, rev);
+	}
+	memset(&r, 0, sizeof(r));
+	r.rev = rev;
+	r.time_ms = (int64_t)time(NULL) * 1000;
+	r.node = cohort_cluster_node(c);
+	r.type = "snapshot";
+	r.data = data;
+	r.len = len;
+	rc = run_hook(cmd, &r, &status);
+	free(data);
+	if (rc)
+		return rc;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fail("snapshot hook failed (status %d); node stays behind",
+			    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	if ((rc = cohort_journal_set_revision(j, rev)))
+		return fail_lib(rc);
+	fprintf(stderr, "cohort: node %s bootstrapped from the application "
+		"snapshot at revision %" PRIu64 "\n", cohort_cluster_node(c), rev);
+	return 0;
+}
+
+void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
