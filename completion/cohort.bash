@@ -40,9 +40,25 @@ _cohort_namespaces()
 
 _cohort_node_ids()
 {
-	# Only the "nodes" array: "jobs" name nodes too, as "node".
-	_cohort_tool status --json | sed -E 's/.*"nodes":\[([^]]*)\].*/\1/' |
-		_cohort_json_field id
+	# The "id" of each object of the "nodes" array, found by bracket depth
+	# (strings skipped): node objects hold arrays of their own.
+	_cohort_tool status --json | awk '
+	{
+		i = index($0, "\"nodes\":[")
+		if (!i) next
+		s = substr($0, i + 8); depth = 0; instr = 0; out = ""
+		for (k = 1; k <= length(s); k++) {
+			c = substr(s, k, 1)
+			out = out c
+			if (instr) {
+				if (c == "\\") { k++; out = out substr(s, k, 1) }
+				else if (c == "\"") instr = 0
+			} else if (c == "\"") instr = 1
+			else if (c == "[" || c == "{") depth++
+			else if (c == "]" || c == "}") { if (--depth == 0) break }
+		}
+		print out
+	}' | _cohort_json_field id
 }
 
 # _cohort_reply WORDS...: COMPREPLY from the words that start with $cur.
@@ -146,10 +162,15 @@ _cohort()
 	fi
 
 	if [[ $cur == -* ]]; then
-		# Its help mentions global options too: those go before it.
-		_cohort_reply $(_cohort_tool "$cmd" --help |
-			grep -oE -- '--[a-z][a-z-]*' |
-			grep -vxE -- '--(root|node|state)' | sort -u)
+		# The options of its usage lines and the first word of its option
+		# lines ("  --opt ARG  what it does"), not those its prose
+		# mentions ("'cohort fsck --repair'", "with --node").
+		_cohort_reply $(_cohort_tool "$cmd" --help | awk '
+			/^usage:/ { u = 1; print; next }
+			u && /^ / { print; next }
+			{ u = 0 }
+			/^  +--[a-z]/ { print $1 }' |
+			grep -oE -- '--[a-z][a-z-]*' | sort -u)
 		return 0
 	fi
 

@@ -68,7 +68,10 @@ tap_is "commands" "$(comp "$COHORT ")" "$want"
 tap_is "commands, with cohort found on PATH" "$(PATH=$BUILD:$PATH comp "cohort ")" "$want"
 tap_is "a command by its start" "$(comp "$COHORT --root $R st")" "status"
 tap_is "global options" "$(comp "$COHORT --")" "--help --node --root --state --version"
-tap_is "options of sync" "$(comp "$COHORT --root $R sync --")" "--exec --exec-snapshot --json --skip-own"
+tap_is "options of janitor" "$(comp "$COHORT --root $R janitor --")" "--dry-run --json --retire-after"
+# sync's: those of its usage line, not those its prose mentions.
+want=$("$COHORT" sync --help | sed -n '1,/^[^ u]/p' | grep -oE -- '--[a-z][a-z-]*' | sort -u | tr '\n' ' ' | sed 's/ $//')
+tap_is "options of sync (its usage lines)" "$(comp "$COHORT --root $R sync --")" "$want"
 tap_is "options of sync by their start" "$(comp "$COHORT --root $R sync --exec-")" "--exec-snapshot"
 tap_is "node ids after --node" "$(comp "$COHORT --root $R --node ")" "a b"
 tap_is "package ids for uninstall" "$(comp "$COHORT --root $R uninstall ")" "bar org.example:foo"
