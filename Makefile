@@ -16,12 +16,18 @@
 #   make java            the Java binding: build/java/cohort.jar and
 #                        build/libcohort-jni.so (JDK 17: javac, jar),
 #                        with its JUnit tests and examples/java
-#   make install         PREFIX=/usr/local DESTDIR= (also the Java binding:
-#                        PREFIX/share/java/cohort.jar, PREFIX/lib/jni/)
+#   make man             the manual pages (man/*.scd, scdoc) into BUILD/man
+#   make deb             Debian packages cohort, libcohort0, libcohort-dev
+#                        into BUILD/deb/ (dpkg-buildpackage, no tests)
+#   make install         PREFIX=/usr/local DESTDIR= (LIBDIR=PREFIX/lib);
+#                        with a JDK (WITH_JAVA=1, the default when javac
+#                        is found) also the Java binding:
+#                        PREFIX/share/java/cohort.jar, LIBDIR/jni/
 #   make uninstall, make clean, make deps (install the Debian packages)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
 BUILD ?= build
 CC ?= cc
 
@@ -96,12 +102,12 @@ STATIC := $(BUILD)/libcohort.a
 SHARED := $(BUILD)/libcohort.so.$(VERSION)
 
 .PHONY: all test check unit cluster bench install uninstall clean deps help demo \
-	fuzz soak torture java
+	fuzz soak torture java man deb
 all: $(STATIC) $(SHARED) $(TOOLS) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h include/cohort/*.h src/*.h src/os/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -113,8 +119,18 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libcohort.so.$(VERSION) $(BUILD)/libcohort.so.$(SOVERSION)
 	ln -sf libcohort.so.$(VERSION) $(BUILD)/libcohort.so
 
-$(BUILD)/cohort: $(COHORT_TOOL_OBJ) $(STATIC)
-	$(CC) $(LDFLAGS) -o $@ $(COHORT_TOOL_OBJ) $(STATIC) $(LDLIBS)
+# SHARED_TOOLS=1 (the Debian packages) links the tool against
+# libcohort.so.0 instead of the static library.
+ifeq ($(SHARED_TOOLS),1)
+TOOL_LIB_DEP := $(SHARED)
+TOOL_LIB := -L$(BUILD) -Wl,--as-needed -lcohort
+else
+TOOL_LIB_DEP := $(STATIC)
+TOOL_LIB := $(STATIC)
+endif
+
+$(BUILD)/cohort: $(COHORT_TOOL_OBJ) $(TOOL_LIB_DEP)
+	$(CC) $(LDFLAGS) -o $@ $(COHORT_TOOL_OBJ) $(TOOL_LIB) $(LDLIBS)
 $(COHORT_TOOL_OBJ): tools/cohort/cli.h
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC)
@@ -278,33 +294,68 @@ help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
 cohort.pc: cohort.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@PRIVATE@|$(PC_LIBS)|' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@PRIVATE@|$(PC_LIBS)|' $< > $@
 
-install: all java cohort.pc
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/cohort \
-		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-		$(DESTDIR)$(PREFIX)/lib/jni $(DESTDIR)$(PREFIX)/share/java
-	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcohort.so.$(SOVERSION)
-	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcohort.so
+# Manual pages: man/NAME.SECTION.scd -> BUILD/man/NAME.SECTION (scdoc).
+MAN_SRC := $(wildcard man/*.scd)
+MANS := $(MAN_SRC:man/%.scd=$(BUILD)/man/%)
+man: $(MANS)
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	@command -v scdoc >/dev/null || { echo "cohort: scdoc is missing: install the Debian package 'scdoc' (or run: sudo scripts/deps.sh)" >&2; exit 1; }
+	scdoc < $< > $@.tmp && mv $@.tmp $@
+all: $(MANS)
+
+# The Java binding goes with 'make install' when a JDK is there (WITH_JAVA=
+# leaves it out: the Debian packages do not carry it yet).
+WITH_JAVA ?= $(if $(shell command -v javac 2>/dev/null),1,)
+
+install: all cohort.pc $(if $(WITH_JAVA),java)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/include/cohort \
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(addprefix $(DESTDIR)$(PREFIX)/share/man/man,1 3 5)
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcohort.so.$(SOVERSION)
+	ln -sf libcohort.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcohort.so
 	install -m 644 include/cohort.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/cohort/*.h $(DESTDIR)$(PREFIX)/include/cohort/
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 cohort.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 cohort.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	for m in $(MANS); do \
+		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/ || exit 1; \
+	done
+	install -m 644 completion/cohort.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/cohort
+ifneq ($(WITH_JAVA),)
+	install -d $(DESTDIR)$(LIBDIR)/jni $(DESTDIR)$(PREFIX)/share/java
 	install -m 644 $(JAVA_JAR) $(DESTDIR)$(PREFIX)/share/java/cohort-$(VERSION).jar
 	ln -sf cohort-$(VERSION).jar $(DESTDIR)$(PREFIX)/share/java/cohort.jar
-	install -m 755 $(JNI_LIB) $(DESTDIR)$(PREFIX)/lib/jni/
+	install -m 755 $(JNI_LIB) $(DESTDIR)$(LIBDIR)/jni/
+endif
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libcohort.a $(DESTDIR)$(PREFIX)/lib/libcohort.so*
+	rm -f $(DESTDIR)$(LIBDIR)/libcohort.a $(DESTDIR)$(LIBDIR)/libcohort.so*
 	rm -rf $(DESTDIR)$(PREFIX)/include/cohort $(DESTDIR)$(PREFIX)/include/cohort.h
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(TOOLS)))
-	rm -f $(DESTDIR)$(PREFIX)/lib/pkgconfig/cohort.pc
+	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/cohort.pc
+	for m in $(notdir $(MANS)); do \
+		rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$$m; \
+	done
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cohort
 	rm -f $(DESTDIR)$(PREFIX)/share/java/cohort.jar \
 		$(DESTDIR)$(PREFIX)/share/java/cohort-$(VERSION).jar \
-		$(DESTDIR)$(PREFIX)/lib/jni/libcohort-jni.so
+		$(DESTDIR)$(LIBDIR)/jni/libcohort-jni.so
+
+# Debian packages (debian/): dpkg-buildpackage writes its results to the
+# parent of the tree it builds, so it builds an export of the committed
+# tree plus the working copy's changes (git ls-files) in BUILD/deb/src and
+# the packages land in BUILD/deb/.  No tests (DEB_BUILD_OPTIONS=nocheck):
+# make test runs them.
+deb:
+	scripts/make-deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf build build-san build-fuzz cohort.pc

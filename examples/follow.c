@@ -7,7 +7,10 @@
  * descriptor (inotify: this host's commits) with the poll interval as the
  * timeout (other hosts' commits), and prints each record as it applies it.
  * Stops on SIGINT/SIGTERM.
+ *
+ *	cc follow.c $(pkg-config --cflags --libs cohort)
  */
+#define _POSIX_C_SOURCE 200809L /* sigaction, also with -std=c11 */
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>

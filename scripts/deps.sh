@@ -19,8 +19,13 @@ gnuplot-nox jq clang"
 # the Java binding ('make java', java/): the JDK (javac, jar, jni.h) and
 # JUnit 5 for its tests
 JAVA="openjdk-17-jdk-headless junit5"
+# manual pages (scdoc renders man/*.scd; man-db's man checks them), bash
+# completion (its test loads bash-completion), and 'make deb' with its
+# test: debhelper and dpkg-dev (dpkg-buildpackage), lintian, git (make deb
+# builds the files git knows)
+DOCS="scdoc man-db bash-completion debhelper dpkg-dev lintian git"
 
-PKGS="$BUILD $TEST $JAVA"
+PKGS="$BUILD $TEST $JAVA $DOCS"
 
 case "${1:-}" in
 --list)
