@@ -57,11 +57,6 @@ off=$(grep -obUa "$(rec 251)" "$seg" | head -n 1 | cut -d: -f1)
 [ -n "$off" ] || tap_bail "record 251 is in '$seg'"
 printf 'X' | dd of="$seg" bs=1 seek=$((off + 3)) conv=notrunc 2>/dev/null
 
-# b watches (it had applied everything): new commits reach its hook.
-bg_start env COHORT_ROOT="$(node_root b)" COHORT_NODE=b \
-	COHORT_STATE="$(node_state b)" "$COHORT" watch --poll-ms 50 \
-	--exec "cat >>'$W/b.watched'; echo >>'$W/b.watched'"
-
 # ---- 1. readers past the damage go on -----------------------------------------
 
 tap_is "a appends after the damage" "$(node_cohort a append after-1 2>&1)" 501
@@ -73,6 +68,10 @@ if [ $rc -eq 0 ] && [ "$(printf '%s\n' "$out" | grep -c .)" = 1 ] &&
 else
 	tap_fail "b (past the damage) syncs 501 and only 501" "exit $rc" "$out"
 fi
+# Then b watches: new commits reach its hook.
+bg_start env COHORT_ROOT="$(node_root b)" COHORT_NODE=b \
+	COHORT_STATE="$(node_state b)" "$COHORT" watch --poll-ms 50 \
+	--exec "cat >>'$W/b.watched'; echo >>'$W/b.watched'"
 node_cohort a append after-2 >/dev/null
 if wait_for 10 grep -q after-2 "$W/b.watched"; then
 	tap_ok "b's watch applies 502 as it is committed"

@@ -21,7 +21,8 @@
 #     lease; repair publishes the commit and breaks the lease through the
 #     lock protocol.  Junk bytes past the head: an uncommitted tail, cut.
 #  3. A committed record with a flipped byte: exit 4 naming its revision,
-#     file and offset; still 4 after --repair, and the segment is untouched.
+#     file and offset; --repair replaces it by a lost record (exit 1, the
+#     damaged bytes in lost+found), then exit 0, every other record intact.
 #  4. A sealed segment (segment_size 4096) with bytes past its last record:
 #     cut, and 'log' reads again.
 #  5. A 'run-once' job SIGKILLed while it runs: its stale lease is found and
@@ -302,7 +303,7 @@ journal_tail_test() {
 # ---- 3. a committed record damaged ---------------------------------------------
 
 committed_damage_test() {
-	local d=$W/committed seg sum1 sum2 off
+	local d=$W/committed seg off
 	mkdir -p "$d"
 	new_root committed ""
 	for i in 1 2 3 4 5; do
@@ -313,7 +314,6 @@ committed_damage_test() {
 	off=$(grep -obUa 'record 3' "$seg" | head -n 1 | cut -d: -f1)
 	[ -n "$off" ] || tap_bail "committed: record 3 not found in $seg"
 	printf 'X' | dd of="$seg" bs=1 seek="$off" conv=notrunc 2>/dev/null
-	sum1=$(md5sum <"$seg")
 	fsck_as c "$d/check" --json
 	if [ "$FSCK_RC" -eq 4 ] &&
 		any "$d/check" 'select(.kind == "journal.record") |
@@ -326,16 +326,27 @@ committed_damage_test() {
 			"exit $FSCK_RC" "$(cat "$d/check" "$d/check.err")"
 	fi
 	fsck_as a "$d/repair" --repair
-	sum2=$(md5sum <"$seg")
-	if [ "$FSCK_RC" -eq 4 ] && [ "$sum1" = "$sum2" ] &&
-		grep -q '^LEFT .*journal.record' "$d/repair"; then
-		tap_ok "flipped byte: --repair leaves it for the operator (exit 4, segment untouched)"
+	# Repair: revision 3 becomes a lost record (the damaged bytes in
+	# lost+found), every other record is what it was.
+	if [ "$FSCK_RC" -eq 1 ] &&
+		grep -q '^repaired .*journal.record.*replaced by lost records' "$d/repair" &&
+		grep -rqa 'Xecord 3' "$ROOT_SHARED/lost+found"; then
+		tap_ok "flipped byte: --repair replaces revision 3 by a lost record (exit 1, bytes in lost+found)"
 	else
-		tap_fail "flipped byte: --repair leaves it for the operator (exit 4, segment untouched)" \
+		tap_fail "flipped byte: --repair replaces revision 3 by a lost record (exit 1, bytes in lost+found)" \
 			"exit $FSCK_RC" "$(cat "$d/repair" "$d/repair.err")"
 	fi
 	fsck_as b "$d/again"
-	tap_is "flipped byte: still exit 4 afterwards" "$FSCK_RC" 4
+	tap_is "flipped byte: a second fsck exits 0" "$FSCK_RC" 0
+	log_json c >"$d/log.after"
+	if [ "$(jq -r 'select(.rev == 3) | .type' "$d/log.after")" = cohort.lost ] &&
+		[ "$(jq -r 'select(.rev != 3) | .data' "$d/log.after" | tr '\n' ,)" = \
+			"record 1,record 2,record 4,record 5," ]; then
+		tap_ok "flipped byte: revision 3 is a cohort.lost record, the others as they were"
+	else
+		tap_fail "flipped byte: revision 3 is a cohort.lost record, the others as they were" \
+			"$(cat "$d/log.after")"
+	fi
 }
 
 # ---- 4. a sealed segment that changed ------------------------------------------
