@@ -32,11 +32,15 @@ static struct lib archive_lib = { PTHREAD_ONCE_INIT, COHORT_LIBARCHIVE_SONAME,
 static struct lib xml_lib = { PTHREAD_ONCE_INIT, COHORT_LIBXML2_SONAME,
 			      "libxml2", 0, "" };
 
-/* Open 'l' and look up each name into its slot; l->ok, or l->why. */
-static void load(struct lib *l, const char *const *names, void **slots,
+/*
+ * Open 'l' and look up each of the 'n' names; only when all are found are
+ * they stored into their slots (so a table is whole or untouched), and
+ * l->ok is set; else l->why says what is missing.
+ */
+static void load(struct lib *l, const char *const *names, void **slots[],
 		 size_t n)
 {
-	void *h = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL);
+	void *h = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL), *found[64];
 	size_t i;
 
 	if (!h) {
@@ -45,47 +49,42 @@ static void load(struct lib *l, const char *const *names, void **slots,
 			 dlerror());
 		return;
 	}
-	for (i = 0; i < n; i++) {
-		slots[i] = dlsym(h, names[i]);
-		if (!slots[i]) {
+	for (i = 0; i < n && i < sizeof(found) / sizeof(found[0]); i++) {
+		found[i] = dlsym(h, names[i]);
+		if (!found[i]) {
 			snprintf(l->why, sizeof(l->why), "'%s' has no '%s': a "
 				 "different version than cohort was built for",
 				 l->soname, names[i]);
 			return; /* stays loaded: dlclose would gain nothing */
 		}
 	}
+	/* A data pointer into a function pointer: what POSIX dlsym means. */
+	for (i = 0; i < n; i++)
+		memcpy(slots[i], &found[i], sizeof(void *));
 	l->ok = 1;
 }
 
 #define NAME(f) #f,
 #define SLOT(f) (void *)&cohort__lz.f,
+#define COUNT(names) (sizeof(names) / sizeof((names)[0]))
 static void load_archive(void)
 {
 	static const char *const names[] = { COHORT__LAZY_ARCHIVE(NAME) };
 	void **slots[] = { COHORT__LAZY_ARCHIVE(SLOT) };
-	void *found[sizeof(names) / sizeof(names[0])];
-	size_t i;
 
-	load(&archive_lib, names, found, sizeof(names) / sizeof(names[0]));
-	if (archive_lib.ok)
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			memcpy(slots[i], &found[i], sizeof(void *));
+	load(&archive_lib, names, slots, COUNT(names));
 }
 
 static void load_xml(void)
 {
 	static const char *const names[] = { COHORT__LAZY_XML(NAME) };
 	void **slots[] = { COHORT__LAZY_XML(SLOT) };
-	void *found[sizeof(names) / sizeof(names[0])];
-	size_t i;
 
-	load(&xml_lib, names, found, sizeof(names) / sizeof(names[0]));
-	if (xml_lib.ok)
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			memcpy(slots[i], &found[i], sizeof(void *));
+	load(&xml_lib, names, slots, COUNT(names));
 }
 #undef NAME
 #undef SLOT
+#undef COUNT
 
 static int loaded(struct lib *l)
 {

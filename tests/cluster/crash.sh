@@ -339,19 +339,25 @@ run_revision() {
 	node_cohort a sync --exec "$HOOK"
 }
 check_revision() {
-	local acked=$1 rev
+	check_apply_run "$1" check_applied 6 3 1
+}
+# check_apply_run ACKED CHECK LAST COUNT BEHIND: after a sync that should
+# apply COUNT records up to LAST, with CHECK reading the log (it sets
+# APPLIED_LAST): acknowledged, all of them once and the revision at LAST;
+# else the revision never past what was applied and at most BEHIND short.
+check_apply_run() {
+	local acked=$1 check=$2 last=$3 count=$4 behind=$5 rev
 	rev=$(rev_of a)
 	if [ "$acked" = 1 ]; then
-		check_applied 6
-		[ "$rev" = 6 ] || bad "acknowledged sync left a at revision '$rev'"
-		[ "$(wc -l <"$RUNF/applied")" -eq 3 ] ||
+		"$check" "$last"
+		[ "$rev" = "$last" ] || bad "acknowledged sync left a at revision '$rev'"
+		[ "$(wc -l <"$RUNF/applied")" -eq "$count" ] ||
 			bad "acknowledged sync applied: $(tr '\n' ' ' <"$RUNF/applied")"
 	else
-		check_applied ""
-		# Never ahead of what the hook applied, at most one behind.
+		"$check" ""
 		if ! [[ "$rev" =~ ^[0-9]+$ ]] || [ "$rev" -gt "$APPLIED_LAST" ] ||
-			[ "$rev" -lt $((APPLIED_LAST - 1)) ]; then
-			bad "a's revision '$rev' with the hook at $APPLIED_LAST"
+			[ "$rev" -lt $((APPLIED_LAST - behind)) ]; then
+			bad "a's revision '$rev' with records applied up to $APPLIED_LAST"
 		fi
 	fi
 }
@@ -409,21 +415,7 @@ check_batch_log() {
 		bad "applied up to $max, want $last"
 }
 check_batch() {
-	local acked=$1 rev
-	rev=$(rev_of a)
-	if [ "$acked" = 1 ]; then
-		check_batch_log 8
-		[ "$rev" = 8 ] || bad "acknowledged sync left a at revision '$rev'"
-		[ "$(wc -l <"$RUNF/applied")" -eq 5 ] ||
-			bad "acknowledged sync applied: $(tr '\n' ' ' <"$RUNF/applied")"
-	else
-		check_batch_log ""
-		# Never past what was applied, at most a batch (2) behind.
-		if ! [[ "$rev" =~ ^[0-9]+$ ]] || [ "$rev" -gt "$APPLIED_LAST" ] ||
-			[ "$rev" -lt $((APPLIED_LAST - 2)) ]; then
-			bad "a's revision '$rev' with records applied up to $APPLIED_LAST"
-		fi
-	fi
+	check_apply_run "$1" check_batch_log 8 5 2
 }
 check_batchhook() { check_batch "$@"; }
 after_batch() {
