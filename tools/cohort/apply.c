@@ -128,6 +128,7 @@ static int batch_add(struct apply_ctx *a, const cohort_record *r)
 			if (fd >= 0)
 				close(fd);
 			fail("cannot make the batch hook's input: %s", strerror(e));
+			a->batch_broken = 1;
 			return BATCH_ERROR;
 		}
 		setvbuf(a->batch, buf, _IOFBF, sizeof(buf));
@@ -135,7 +136,9 @@ static int batch_add(struct apply_ctx *a, const cohort_record *r)
 		a->batch_count = 0;
 	}
 	if (write_record(a->batch, r, 1)) {
+		/* The input may end in part of this record: never run. */
 		fail("cannot write the batch hook's input: %s", strerror(errno));
+		a->batch_broken = 1;
 		return BATCH_ERROR;
 	}
 	a->batch_last = r->rev;
@@ -160,6 +163,8 @@ int batch_done_cb(uint64_t last, void *arg)
 		a->written = last;
 		return 0;
 	}
+	if (a->batch_broken)
+		return BATCH_ERROR; /* the revision stays before the batch */
 	if (!f) { /* every record of the batch was skipped (--skip-own) */
 		a->written = last;
 		return 0;

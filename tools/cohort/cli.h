@@ -120,6 +120,7 @@ struct apply_ctx {
 	uint64_t failed_rev;
 	int failed_status;
 	FILE *batch;	      /* the batch hook's input, while one is open */
+	int batch_broken;     /* it could not be written: never run */
 	uint64_t batch_first, batch_last, batch_count;
 	uint64_t written;     /* the node's revision as last written */
 };
