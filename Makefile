@@ -78,7 +78,21 @@ PC_LDLIBS := $(shell pkg-config --libs $(PC_LIBS) 2>/dev/null)
 CFLAGS ?=
 CFLAGS += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -pthread -Iinclude -Isrc $(PC_CFLAGS)
 LDFLAGS += $(LDSAN) -pthread
-LDLIBS := $(PC_LDLIBS) -lresolv -lpthread
+LDLIBS := $(PC_LDLIBS) -lresolv -lpthread -ldl
+# libarchive and libxml2 are loaded when the store first needs them
+# (src/lazy.h), not linked into the library and the tool: linking them cost
+# every 'cohort' process 10-15 ms of start-up.  Their sonames, read here
+# from the -dev packages' links, are what src/lazy.c opens.  Programs that
+# call libarchive themselves (the tests) still link it (LDLIBS).
+PC_LAZY := libarchive libxml-2.0
+LIB_LDLIBS := $(shell pkg-config --libs $(filter-out $(PC_LAZY),$(PC_LIBS)) 2>/dev/null) \
+	-lresolv -lpthread -ldl
+soname_of = $(shell readelf -d "$$(pkg-config --variable=libdir $(1))/lib$(2).so" 2>/dev/null | \
+	sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+SONAME_ARCHIVE := $(call soname_of,libarchive,archive)
+SONAME_XML2 := $(call soname_of,libxml-2.0,xml2)
+$(BUILD)/src/lazy.o: CFLAGS += $(if $(SONAME_ARCHIVE),-DCOHORT_LIBARCHIVE_SONAME='"$(SONAME_ARCHIVE)"') \
+	$(if $(SONAME_XML2),-DCOHORT_LIBXML2_SONAME='"$(SONAME_XML2)"')
 
 LIB_SRC := $(wildcard src/*.c src/os/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -115,7 +129,7 @@ $(STATIC): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(SHARED): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libcohort.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libcohort.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LIB_LDLIBS)
 	ln -sf libcohort.so.$(VERSION) $(BUILD)/libcohort.so.$(SOVERSION)
 	ln -sf libcohort.so.$(VERSION) $(BUILD)/libcohort.so
 
@@ -130,11 +144,11 @@ TOOL_LIB := $(STATIC)
 endif
 
 $(BUILD)/cohort: $(COHORT_TOOL_OBJ) $(TOOL_LIB_DEP)
-	$(CC) $(LDFLAGS) -o $@ $(COHORT_TOOL_OBJ) $(TOOL_LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(COHORT_TOOL_OBJ) $(TOOL_LIB) $(LIB_LDLIBS)
 $(COHORT_TOOL_OBJ): tools/cohort/cli.h
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC)
-	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LIB_LDLIBS)
 
 $(BUILD)/tests/helpers/%: $(BUILD)/tests/helpers/%.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)

@@ -8,6 +8,10 @@
  *   bench_read read ROOT [--records N]
  *	cohort_journal_read from the oldest record to the head (every record
  *	verified by the library); N, when given, is the count expected
+ *   bench_read apply ROOT NODE STATE [--batch B] [--records N]
+ *	join NODE (a new node starts before the tail), then
+ *	cohort_journal_apply_with() everything, the revision written once
+ *	per B records (default 10000): the catch-up of a node far behind
  *   bench_read plain-fill FILE [--records N] [--payload P]
  *	a plain file of N framed records: u32 length, u32 zero, XXH3-64 of
  *	the data, the data padded to 8 bytes (written, then fsync'd once)
@@ -250,12 +254,48 @@ static void plain_read(const char *path, const struct opts *o)
 	(void)sum;
 }
 
+static void apply_all(const char *root, const char *node, const char *state,
+		      const struct opts *o)
+{
+	cohort_apply_options ao = COHORT_APPLY_OPTIONS_INIT;
+	cohort_cluster *c;
+	cohort_journal *j;
+	struct read_ctx x = { 0, 0, 0 };
+	uint64_t tail, head, applied = 0, rev = 0;
+	int64_t t0;
+	int rc;
+
+	bench_open(&c, &j, root, node, state);
+	ao.batch = (uint64_t)o->batch;
+	t0 = bench_now_ns();
+	if ((rc = cohort_journal_bounds(j, &tail, &head)))
+		bench_die_lib("bounds", rc);
+	x.next = tail;
+	rc = cohort_journal_apply_with(j, &ao, on_record, &x, &applied);
+	if (rc == 1)
+		bench_die("apply: revision %llu out of order",
+			  (unsigned long long)x.next);
+	if (rc)
+		bench_die_lib("apply", rc);
+	report((long long)applied, bench_now_ns() - t0);
+	if ((rc = cohort_journal_revision(j, &rev)))
+		bench_die_lib("revision", rc);
+	if (rev != head)
+		bench_die("apply ended at revision %llu, the head is %llu",
+			  (unsigned long long)rev, (unsigned long long)head);
+	if (o->records && (long long)applied != o->records)
+		bench_die("applied %llu records, expected %lld",
+			  (unsigned long long)applied, o->records);
+	bench_close(c, j);
+}
+
 static void usage(void) __attribute__((noreturn));
 static void usage(void)
 {
 	fputs("usage: bench_read fill ROOT NODE STATE [--records N] [--batch B] "
 	      "[--payload P]\n"
 	      "       bench_read read ROOT [--records N]\n"
+	      "       bench_read apply ROOT NODE STATE [--batch B] [--records N]\n"
 	      "       bench_read plain-fill FILE [--records N] [--payload P]\n"
 	      "       bench_read plain-read FILE [--records N]\n", stderr);
 	exit(2);
@@ -269,7 +309,7 @@ int main(int argc, char **argv)
 		{ "payload", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { 0, 100, 100 };
+	struct opts o = { 0, 0, 100 };
 	const char *mode;
 	int ch;
 
@@ -281,13 +321,17 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (optind >= argc || o.records < 0 || o.batch < 1 || o.payload < 0)
+	if (optind >= argc || o.records < 0 || o.batch < 0 || o.payload < 0)
 		usage();
 	mode = argv[optind++];
+	if (!o.batch)
+		o.batch = strcmp(mode, "apply") ? 100 : 10000;
 	if (!strcmp(mode, "fill") && argc - optind == 3) {
 		if (!o.records)
 			o.records = 1000000;
 		fill(argv[optind], argv[optind + 1], argv[optind + 2], &o);
+	} else if (!strcmp(mode, "apply") && argc - optind == 3) {
+		apply_all(argv[optind], argv[optind + 1], argv[optind + 2], &o);
 	} else if (!strcmp(mode, "read") && argc - optind == 1) {
 		read_all(argv[optind], &o);
 	} else if (!strcmp(mode, "plain-fill") && argc - optind == 1) {

@@ -10,11 +10,12 @@ set -eu
 # build: compiler, pkg-config and the libraries (see NOTES.md, "Dependencies")
 BUILD="build-essential pkg-config libarchive-dev libxxhash-dev libinih-dev
 uuid-dev libjson-c-dev libxml2-dev"
-# tests: Check, bindfs views of one folder (FUSE), inotify-tools, sqlite3 for
-# the benchmark baseline, gnuplot-nox for the benchmark's latency plot, zip to
+# tests: Check, bindfs views of one folder (FUSE), inotify-tools, SQLite for
+# the benchmark baselines (the library, and the sqlite3 command line against
+# 'cohort append' per process), gnuplot-nox for the benchmark's latency plot, zip to
 # build test packages, jq to read JSON output in cluster tests, clang for
 # 'make fuzz' (libFuzzer)
-TEST="check bindfs fuse3 inotify-tools libsqlite3-dev zip procps psmisc
+TEST="check bindfs fuse3 inotify-tools libsqlite3-dev sqlite3 zip procps psmisc
 gnuplot-nox jq clang"
 # the Java binding ('make java', java/): the JDK (javac, jar, jni.h) and
 # JUnit 5 for its tests

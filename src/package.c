@@ -53,11 +53,7 @@
  * tricks live).  Elements are matched on their local names, so a default
  * namespace (xmlns="urn:xmlns:rhq-plugin") changes nothing.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -65,6 +61,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "lazy.h" /* libarchive and libxml2, loaded on first use */
 #include "name.h"
 #include "os/os.h"
 #include "package.h"
@@ -471,11 +468,14 @@ static int xml_read(xmlDocPtr *out, const char *xml, size_t len,
 {
 	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc;
+	int rc;
 
 	*out = NULL;
 	if (len > COHORT__META_MAX)
 		return cohort__error(COHORT_EINVAL, "'%s' is larger than 1 MiB",
 				     what);
+	if ((rc = cohort__lazy_xml()))
+		return rc;
 	pthread_once(&xml_once, xml_init);
 	ctxt = xmlNewParserCtxt();
 	if (!ctxt)
@@ -1648,6 +1648,8 @@ static int open_archive(struct insp *x)
 {
 	int rc;
 
+	if ((rc = cohort__lazy_archive()))
+		return rc;
 	x->a = archive_read_new();
 	if (!x->a)
 		return oom();

@@ -80,7 +80,7 @@ typedef struct cohort_record {
  * why: {"lost":[FIRST,LAST],"repaired":"2026-12-07T01:02:03.456Z",
  * "why":"..."}.  cohort_journal_read() delivers them like any record;
  * cohort_journal_apply() stops at one with COHORT_ELOST unless told to
- * skip them (cohort_journal_apply_opts()).
+ * skip them (cohort_journal_apply_with()).
  */
 #define COHORT_LOST_TYPE "cohort.lost"
 
@@ -141,7 +141,21 @@ int cohort_journal_set_revision(cohort_journal *j, uint64_t rev);
 int cohort_journal_apply(cohort_journal *j, int each, cohort_record_fn fn,
 			 void *arg, uint64_t *applied);
 
-/* How cohort_journal_apply_with() applies. */
+/*
+ * How cohort_journal_apply_with() applies.
+ *
+ * Batches.  Writing the revision file is an atomic replace with two syncs
+ * (and several RPCs on NFS): after every record it costs far more than
+ * the record.  With 'batch' set, the revision is written once per
+ * 'batch' records (or once 'batch_ms' passed since the batch began), and
+ * at the end; 'batch_done', when given, is called with the batch's last
+ * revision before its revision is written: flush what 'fn' printed, run a
+ * hook over what 'fn' collected.  Its failure stops the walk and is
+ * returned, the revision left before the batch.  A crash then replays at
+ * most the batch in flight (at least once, as with 'each'), and never
+ * skips a record: the revision never names a record that 'fn' did not
+ * return 0 for and that 'batch_done' did not then accept.
+ */
 typedef struct cohort_apply_options {
 	int version;
 	/* Write the revision after each record (else once at the end). */
@@ -154,12 +168,25 @@ typedef struct cohort_apply_options {
 	 * cohort_journal_skipped_lost()).
 	 */
 	int skip_lost;
+	/* Since version 2. */
+	/* Records per revision write (0: as 'each' says); overrides 'each'. */
+	uint64_t batch;
+	/* With 'batch': also end a batch once it is this old (0: no limit). */
+	int batch_ms;
+	/* Called before each revision write with the revision about to be
+	 * written (may be NULL); non-zero stops the walk and is returned. */
+	int (*batch_done)(uint64_t last_rev, void *arg);
+	void *batch_arg;
 } cohort_apply_options;
 
-#define COHORT_APPLY_OPTIONS_VERSION 1
-#define COHORT_APPLY_OPTIONS_INIT { COHORT_APPLY_OPTIONS_VERSION, 1, 0 }
+#define COHORT_APPLY_OPTIONS_VERSION 2
+#define COHORT_APPLY_OPTIONS_INIT { COHORT_APPLY_OPTIONS_VERSION, 1, 0, 0, 0, \
+				    NULL, NULL }
 
-/* cohort_journal_apply() with options ('o' NULL: the defaults). */
+/*
+ * cohort_journal_apply() with options ('o' NULL: the defaults).  Options
+ * of version 1 (without the batch fields) are accepted.
+ */
 int cohort_journal_apply_with(cohort_journal *j, const cohort_apply_options *o,
 			      cohort_record_fn fn, void *arg, uint64_t *applied);
 

@@ -2,8 +2,9 @@
 # tests/cluster/crash.sh - the crash and fault sweep over every commit path.
 #
 # For each commit path (append, install, uninstall, revision update,
-# snapshot, janitor removal, fsck repair of torn bytes, fsck repair of a
-# damaged committed record into a lost record) the sweep
+# revision updates per batch (sync printing, sync --exec-batch), snapshot,
+# janitor removal, fsck repair of torn bytes, fsck repair of a damaged
+# committed record into a lost record) the sweep
 #
 #  1. builds a pristine cluster for the path (two nodes, a on view v1 and
 #     b on view v2, some committed history) and saves it;
@@ -56,7 +57,7 @@ case "$SWEEP" in
 bounded | full) ;;
 *) tap_bail "CRASH_SWEEP is 'bounded' or 'full', not '$SWEEP'" ;;
 esac
-PATHS=${CRASH_PATHS:-append install uninstall revision snapshot janitor repair lost}
+PATHS=${CRASH_PATHS:-append install uninstall revision batch batchhook snapshot janitor repair lost}
 
 cluster_setup 2
 tool_copy
@@ -338,19 +339,25 @@ run_revision() {
 	node_cohort a sync --exec "$HOOK"
 }
 check_revision() {
-	local acked=$1 rev
+	check_apply_run "$1" check_applied 6 3 1
+}
+# check_apply_run ACKED CHECK LAST COUNT BEHIND: after a sync that should
+# apply COUNT records up to LAST, with CHECK reading the log (it sets
+# APPLIED_LAST): acknowledged, all of them once and the revision at LAST;
+# else the revision never past what was applied and at most BEHIND short.
+check_apply_run() {
+	local acked=$1 check=$2 last=$3 count=$4 behind=$5 rev
 	rev=$(rev_of a)
 	if [ "$acked" = 1 ]; then
-		check_applied 6
-		[ "$rev" = 6 ] || bad "acknowledged sync left a at revision '$rev'"
-		[ "$(wc -l <"$RUNF/applied")" -eq 3 ] ||
+		"$check" "$last"
+		[ "$rev" = "$last" ] || bad "acknowledged sync left a at revision '$rev'"
+		[ "$(wc -l <"$RUNF/applied")" -eq "$count" ] ||
 			bad "acknowledged sync applied: $(tr '\n' ' ' <"$RUNF/applied")"
 	else
-		check_applied ""
-		# Never ahead of what the hook applied, at most one behind.
+		"$check" ""
 		if ! [[ "$rev" =~ ^[0-9]+$ ]] || [ "$rev" -gt "$APPLIED_LAST" ] ||
-			[ "$rev" -lt $((APPLIED_LAST - 1)) ]; then
-			bad "a's revision '$rev' with the hook at $APPLIED_LAST"
+			[ "$rev" -lt $((APPLIED_LAST - behind)) ]; then
+			bad "a's revision '$rev' with records applied up to $APPLIED_LAST"
 		fi
 	fi
 }
@@ -359,6 +366,69 @@ after_revision() {
 	a_ok "a restarts" sync --exec "$HOOK"
 	check_applied 7
 	[ "$(rev_of a)" = 7 ] || bad "after: a at revision '$(rev_of a)', not 7"
+}
+
+# batch, batchhook: a applies r4..r8 in batches of two (revision writes at
+# 5, 7 and 8): 'sync --batch 2' printing them, and 'sync --exec-batch' with
+# a hook that logs the batch's records.  "REV DATA" lines go to the log in
+# the order they were printed or applied.  A kill or a fault anywhere may
+# replay the batch in flight (at most 2 records), never skip a record, and
+# the revision is never past what was printed or applied.
+BATCH_HOOK='sed -E "s/^[{]\"rev\":([0-9]+),.*\"data\":\"([^\"]*)\"[}]\$/\\1 \\2/" >>"$RUNF_DIR/applied"'
+setup_batch() {
+	fresh_cluster
+	node_cohort b append r1 >/dev/null && node_cohort b append r2 >/dev/null &&
+		node_cohort b append r3 >/dev/null &&
+		node_cohort a sync >/dev/null || tap_bail "batch setup"
+	for r in 4 5 6 7 8; do
+		node_cohort b append "r$r" >/dev/null || tap_bail "batch setup"
+	done
+	: >"$RUNF/applied"
+}
+setup_batchhook() { setup_batch; }
+run_batch() {
+	node_cohort a sync --batch 2 | awk '{ print $1, $5 }' >>"$RUNF/applied"
+	return "${PIPESTATUS[0]}"
+}
+run_batchhook() {
+	node_cohort a sync --batch 2 --exec-batch "$BATCH_HOOK"
+}
+# The log: every revision from 4 on, in order; a step back (a replay)
+# goes back at most 2 (one batch) and only to a record already applied;
+# it ends at LAST ($1, or "" for any).  Sets APPLIED_LAST (the highest).
+check_batch_log() {
+	local last=$1 max=3 r d
+	while read -r r d; do
+		[ "$d" = "r$r" ] || bad "revision $r applied as '$d'"
+		if [ "$r" -gt $((max + 1)) ]; then
+			bad "skipped: $r after $max: $(tr '\n' ' ' <"$RUNF/applied")"
+			return
+		fi
+		if [ "$r" -le "$max" ] && [ $((max - r)) -ge 2 ]; then
+			bad "replayed more than a batch: $r after $max: $(tr '\n' ' ' <"$RUNF/applied")"
+			return
+		fi
+		[ "$r" -gt "$max" ] && max=$r
+	done <"$RUNF/applied"
+	APPLIED_LAST=$max
+	[ -z "$last" ] || [ "$max" -eq "$last" ] ||
+		bad "applied up to $max, want $last"
+}
+check_batch() {
+	check_apply_run "$1" check_batch_log 8 5 2
+}
+check_batchhook() { check_batch "$@"; }
+after_batch() {
+	b_ok "b commits after" append r9
+	run_batch >/dev/null 2>&1 || bad "after: a's 'sync --batch 2' failed"
+	check_batch_log 9
+	[ "$(rev_of a)" = 9 ] || bad "after: a at revision '$(rev_of a)', not 9"
+}
+after_batchhook() {
+	b_ok "b commits after" append r9
+	a_ok "a restarts" sync --batch 2 --exec-batch "$BATCH_HOOK"
+	check_batch_log 9
+	[ "$(rev_of a)" = 9 ] || bad "after: a at revision '$(rev_of a)', not 9"
 }
 
 # snapshot: a publishes snap2 over snap1.

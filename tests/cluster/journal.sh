@@ -19,6 +19,10 @@
 #    record without running the hook on anything else, and once the hook
 #    is cured sync resumes at exactly that record.  A hook that outlives a
 #    killed sync still reads the whole record (COHORT_SIZE: its length).
+#    A batch hook ('sync --batch 2 --exec-batch') that fails on a batch:
+#    exit 1 naming the batch, the revision before it; once cured the batch
+#    runs again whole, then the rest, with COHORT_FIRST_REV, _LAST_REV,
+#    _COUNT and _SIZE right.
 # 4. 'watch' on view b sees a commit made on view a within the poll
 #    interval (--poll-ms 200) plus slack, in order; the same on views with
 #    attr_timeout=2,entry_timeout=2 (stale attribute caches); and on the same
@@ -431,6 +435,65 @@ $((base + 5)) data a h-5"
 	node_cohort b sync >/dev/null
 }
 
+# ---- 3b. batches: sync --exec-batch ----------------------------------------
+
+batch_test() {
+	local dir=$W/batch base rc rc2 err got want hook i
+	mkdir -p "$dir"
+	node_cohort b sync >/dev/null
+	base=$(revision_of b b)
+	for i in 1 2 3 4 5; do
+		echo "bt-$i"
+	done | node_cohort a append --lines --type bt >/dev/null ||
+		tap_fail "batch: appends"
+	# The hook logs its environment and the payloads of its batch; it
+	# fails on a batch holding "bt-4" until 'cured' exists.
+	hook='in=$(cat); n=$(printf "%s\n" "$in" | wc -c)
+	echo "$COHORT_FIRST_REV $COHORT_LAST_REV $COHORT_COUNT $([ "$n" = "$COHORT_SIZE" ] && echo size-ok)" >>"'$dir'/batches"
+	case "$in" in *\"bt-4\"*) [ -e "'$dir'/cured" ] || exit 5 ;; esac
+	printf "%s\n" "$in" | jq -r .data >>"'$dir'/applied"'
+	node_cohort b sync --batch 2 --exec-batch "$hook" >"$dir/out1" 2>"$dir/err1"
+	rc=$?
+	err=$(cat "$dir/err1")
+	want="cohort: batch hook failed on revisions $((base + 3))-$((base + 4)) (exit status 5); the node stays at revision $((base + 2))"
+	if [ "$rc" -eq 1 ] && [ "$err" = "$want" ] &&
+		[ "$(tr '\n' ' ' <"$dir/applied")" = "bt-1 bt-2 " ]; then
+		tap_ok "batch: sync --exec-batch stops with exit 1 at the failing batch"
+	else
+		tap_fail "batch: sync --exec-batch stops with exit 1 at the failing batch" \
+			"exit $rc, stderr: $err" "want: $want" "applied: $(cat "$dir/applied" 2>/dev/null)"
+	fi
+	tap_is "batch: the revision stays before the failed batch" \
+		"$(revision_of b b)" "$((base + 2))"
+	touch "$dir/cured"
+	node_cohort b sync --batch 2 --exec-batch "$hook" >/dev/null 2>"$dir/err2"
+	rc=$?
+	want="$((base + 1)) $((base + 2)) 2 size-ok
+$((base + 3)) $((base + 4)) 2 size-ok
+$((base + 3)) $((base + 4)) 2 size-ok
+$((base + 5)) $((base + 5)) 1 size-ok"
+	got=$(cat "$dir/batches")
+	if [ "$rc" -eq 0 ] && [ "$got" = "$want" ] &&
+		[ "$(tr '\n' ' ' <"$dir/applied")" = "bt-1 bt-2 bt-3 bt-4 bt-5 " ] &&
+		[ "$(revision_of b b)" = "$((base + 5))" ]; then
+		tap_ok "batch: once cured, the failed batch runs again whole, then the rest (COHORT_FIRST_REV, _LAST_REV, _COUNT, _SIZE)"
+	else
+		tap_fail "batch: once cured, the failed batch runs again whole, then the rest" \
+			"exit $rc: $(cat "$dir/err2")" "batches:" "$got" "want:" "$want" \
+			"applied: $(cat "$dir/applied")"
+	fi
+	node_cohort b sync --exec true --exec-batch true >/dev/null 2>&1
+	rc=$?
+	node_cohort b sync --batch 0 >/dev/null 2>&1
+	rc2=$?
+	if [ "$rc" -eq 2 ] && [ "$rc2" -eq 2 ]; then
+		tap_ok "batch: --exec with --exec-batch, and --batch 0, are usage errors"
+	else
+		tap_fail "batch: --exec with --exec-batch, and --batch 0, are usage errors" \
+			"exit $rc and $rc2"
+	fi
+}
+
 # ---- 4. watch latency ------------------------------------------------------
 
 # stamp: prefix each line of stdin with the time it arrived (microseconds).
@@ -675,8 +738,8 @@ kill_tests() {
 	fi
 }
 
-for part in stress_test catch_up_test hook_test watch_tests watch_stop_test \
-	kill_tests; do
+for part in stress_test catch_up_test hook_test batch_test watch_tests \
+	watch_stop_test kill_tests; do
 	t_part=$(now_ms)
 	"$part"
 	note "$part: $((($(now_ms) - t_part) / 1000)) s"

@@ -27,30 +27,16 @@ volatile sig_atomic_t stop_requested;
  * from a pipe whose writer died.  The record is applied again after the
  * restart (at least once), but never wrong.
  */
-int run_hook(const char *cmd, const cohort_record *r, int *status)
+/*
+ * Run '/bin/sh -c cmd' with 'fd' (rewound) on its standard input and the
+ * NULL-terminated name/value pairs 'env' in its environment; its wait
+ * status in '*status'.  Closes 'fd'.
+ */
+static int hook_exec(const char *cmd, int fd, const char *const *env,
+		     int *status)
 {
-	char rev[32], when[32], size[32];
-	size_t off = 0;
 	pid_t pid;
-	int fd;
 
-	fd = memfd_create("cohort-record", MFD_CLOEXEC);
-	if (fd < 0)
-		return fail("cannot make the hook's input: %s", strerror(errno));
-	while (off < r->len) {
-		ssize_t w = write(fd, (const char *)r->data + off, r->len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = w < 0 ? errno : ENOSPC;
-
-			close(fd);
-			return fail("cannot write the hook's input: %s",
-				    strerror(e));
-		}
-		off += (size_t)w;
-	}
 	if (lseek(fd, 0, SEEK_SET) < 0) {
 		int e = errno;
 
@@ -66,14 +52,8 @@ int run_hook(const char *cmd, const cohort_record *r, int *status)
 		return fail("cannot fork: %s", strerror(e));
 	}
 	if (pid == 0) {
-		snprintf(rev, sizeof(rev), "%" PRIu64, r->rev);
-		snprintf(size, sizeof(size), "%zu", r->len);
-		fmt_time(when, r->time_ms);
-		setenv("COHORT_REV", rev, 1);
-		setenv("COHORT_TYPE", r->type, 1);
-		setenv("COHORT_ORIGIN", r->node, 1);
-		setenv("COHORT_TIME", when, 1);
-		setenv("COHORT_SIZE", size, 1);
+		for (; *env; env += 2)
+			setenv(env[0], env[1], 1);
 		if (dup2(fd, 0) < 0)
 			_exit(127);
 		/* Its own process group: a Ctrl-C meant for 'watch' lets the
@@ -94,6 +74,126 @@ int run_hook(const char *cmd, const cohort_record *r, int *status)
 	return 0;
 }
 
+int run_hook(const char *cmd, const cohort_record *r, int *status)
+{
+	char rev[32], when[32], size[32];
+	const char *env[] = { "COHORT_REV", rev, "COHORT_TYPE", r->type,
+			      "COHORT_ORIGIN", r->node, "COHORT_TIME", when,
+			      "COHORT_SIZE", size, NULL };
+	size_t off = 0;
+	int fd;
+
+	fd = memfd_create("cohort-record", MFD_CLOEXEC);
+	if (fd < 0)
+		return fail("cannot make the hook's input: %s", strerror(errno));
+	while (off < r->len) {
+		ssize_t w = write(fd, (const char *)r->data + off, r->len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : ENOSPC;
+
+			close(fd);
+			return fail("cannot write the hook's input: %s",
+				    strerror(e));
+		}
+		off += (size_t)w;
+	}
+	snprintf(rev, sizeof(rev), "%" PRIu64, r->rev);
+	snprintf(size, sizeof(size), "%zu", r->len);
+	fmt_time(when, r->time_ms);
+	return hook_exec(cmd, fd, env, status);
+}
+
+/*
+ * The batch hook.  Records are written as JSON Lines ('log --json') into
+ * an anonymous file as they come (whole even if sync is killed while the
+ * hook runs, as for the per-record hook); at the end of the batch the
+ * hook reads all of them on standard input, and only when it exits 0 does
+ * the library write the revision.  A killed sync or a failed hook leaves
+ * the revision before the batch: the batch is applied again (at least
+ * once), never skipped.
+ */
+static int batch_add(struct apply_ctx *a, const cohort_record *r)
+{
+	static char buf[1 << 18];
+
+	if (!a->batch) {
+		int fd = memfd_create("cohort-batch", MFD_CLOEXEC);
+
+		if (fd < 0 || !(a->batch = fdopen(fd, "w+"))) {
+			int e = errno;
+
+			if (fd >= 0)
+				close(fd);
+			fail("cannot make the batch hook's input: %s", strerror(e));
+			a->batch_broken = 1;
+			return BATCH_ERROR;
+		}
+		setvbuf(a->batch, buf, _IOFBF, sizeof(buf));
+		a->batch_first = r->rev;
+		a->batch_count = 0;
+	}
+	if (write_record(a->batch, r, 1)) {
+		/* The input may end in part of this record: never run. */
+		fail("cannot write the batch hook's input: %s", strerror(errno));
+		a->batch_broken = 1;
+		return BATCH_ERROR;
+	}
+	a->batch_last = r->rev;
+	a->batch_count++;
+	return 0;
+}
+
+int batch_done_cb(uint64_t last, void *arg)
+{
+	struct apply_ctx *a = arg;
+	char first[32], lastr[32], count[32], size[32];
+	const char *env[] = { "COHORT_FIRST_REV", first, "COHORT_LAST_REV", lastr,
+			      "COHORT_COUNT", count, "COHORT_SIZE", size, NULL };
+	FILE *f = a->batch;
+	long len;
+	int rc, status = 0;
+
+	if (!a->p.batch_exec) {
+		/* Printing: what the revision will pass must be out first. */
+		if (fflush(stdout) != 0 || ferror(stdout))
+			return COHORT_ERROR;
+		a->written = last;
+		return 0;
+	}
+	if (a->batch_broken)
+		return BATCH_ERROR; /* the revision stays before the batch */
+	if (!f) { /* every record of the batch was skipped (--skip-own) */
+		a->written = last;
+		return 0;
+	}
+	a->batch = NULL;
+	if (fflush(f) != 0 || (len = ftell(f)) < 0) {
+		fail("cannot write the batch hook's input: %s", strerror(errno));
+		fclose(f);
+		return BATCH_ERROR;
+	}
+	snprintf(first, sizeof(first), "%" PRIu64, a->batch_first);
+	snprintf(lastr, sizeof(lastr), "%" PRIu64, a->batch_last);
+	snprintf(count, sizeof(count), "%" PRIu64, a->batch_count);
+	snprintf(size, sizeof(size), "%ld", len);
+	/* hook_exec() closes the descriptor; the FILE goes without it. */
+	rc = hook_exec(a->p.batch_exec, dup(fileno(f)), env, &status);
+	fclose(f);
+	if (rc)
+		return BATCH_ERROR;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		a->failed_first = a->batch_first;
+		a->failed_rev = a->batch_last;
+		a->failed_status = status;
+		return HOOK_FAILED;
+	}
+	a->written = last;
+	return 0;
+}
+
 int apply_cb(const cohort_record *r, void *arg)
 {
 	struct apply_ctx *a = arg;
@@ -103,6 +203,8 @@ int apply_cb(const cohort_record *r, void *arg)
 		return STOPPED; /* the revision stays at the record before */
 	if (a->p.skip_own && a->p.self && !strcmp(r->node, a->p.self))
 		return 0;
+	if (a->p.batch_exec)
+		return batch_add(a, r);
 	if (!a->p.exec)
 		return print_cb(r, &a->p);
 	if (run_hook(a->p.exec, r, &status))
@@ -117,8 +219,26 @@ int apply_cb(const cohort_record *r, void *arg)
 
 int apply_result(int rc, struct apply_ctx *a)
 {
+	if (a->batch) { /* a batch the hook never got */
+		fclose(a->batch);
+		a->batch = NULL;
+	}
 	if (rc == STOPPED)
 		return 0;
+	if (rc == BATCH_ERROR)
+		return EXIT_FAIL; /* said already */
+	if (rc == HOOK_FAILED && a->p.batch_exec) {
+		if (WIFEXITED(a->failed_status))
+			return fail("batch hook failed on revisions %" PRIu64 "-%"
+				    PRIu64 " (exit status %d); the node stays at "
+				    "revision %" PRIu64, a->failed_first,
+				    a->failed_rev, WEXITSTATUS(a->failed_status),
+				    a->written);
+		return fail("batch hook killed by signal %d on revisions %" PRIu64
+			    "-%" PRIu64 "; the node stays at revision %" PRIu64,
+			    WTERMSIG(a->failed_status), a->failed_first,
+			    a->failed_rev, a->written);
+	}
 	if (rc == HOOK_FAILED) {
 		if (WIFEXITED(a->failed_status))
 			return fail("hook failed at revision %" PRIu64 " (exit "

@@ -5,7 +5,6 @@
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <inttypes.h>
-#include <resolv.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,58 +99,6 @@ void fmt_time(char out[32], int64_t ms)
 		 (int)(ms % 1000));
 }
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t len, k;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (i + len > n)
-			return 0;
-		for (k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		i += len;
-	}
-	return 1;
-}
-
-static char *base64(const void *data, size_t len)
-{
-	size_t cap = (len + 2) / 3 * 4 + 1;
-	char *out = malloc(cap);
-
-	if (out && b64_ntop(data, len, out, cap) < 0) {
-		free(out);
-		out = NULL;
-	}
-	return out;
-}
-
 void print_json(json_object *o)
 {
 	fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -159,55 +106,6 @@ void print_json(json_object *o)
 	      stdout);
 	fputc('\n', stdout);
 	json_object_put(o);
-}
-
-void print_record(const cohort_record *r, int json)
-{
-	char when[32];
-
-	fmt_time(when, r->time_ms);
-	if (json) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "rev", json_object_new_int64((int64_t)r->rev));
-		json_object_object_add(o, "node", json_object_new_string(r->node));
-		json_object_object_add(o, "type", json_object_new_string(r->type));
-		json_object_object_add(o, "time", json_object_new_string(when));
-		if (utf8_valid(r->data, r->len)) {
-			json_object_object_add(o, "data",
-					       json_object_new_string_len(r->data, (int)r->len));
-		} else {
-			char *b = base64(r->data, r->len);
-
-			json_object_object_add(o, "data_base64",
-					       json_object_new_string(b ? b : ""));
-			free(b);
-		}
-		print_json(o);
-	} else {
-		const unsigned char *d = r->data;
-		size_t i;
-
-		printf("%" PRIu64 " %s %s %s ", r->rev, when, r->node, r->type);
-		if (!utf8_valid(d, r->len)) {
-			char *b = base64(d, r->len);
-
-			printf("base64:%s\n", b ? b : "");
-			free(b);
-		} else {
-			for (i = 0; i < r->len; i++) {
-				if (d[i] == '\n')
-					fputs("\\n", stdout);
-				else if (d[i] == '\\')
-					fputs("\\\\", stdout);
-				else if (d[i] < 0x20 || d[i] == 0x7f)
-					printf("\\x%02x", d[i]);
-				else
-					fputc(d[i], stdout);
-			}
-			fputc('\n', stdout);
-		}
-	}
 }
 
 /* ---- opening ------------------------------------------------------------ */
@@ -323,17 +221,6 @@ int no_options(int argc, char **argv, const char *name, const char *help)
 	if (optind != argc)
 		return usage_error(name, "unexpected argument '%s'", argv[optind]);
 	return -1;
-}
-
-int print_cb(const cohort_record *r, void *arg)
-{
-	struct print_ctx *p = arg;
-
-	print_record(r, p->json);
-	/* A closed pipe (cohort log | head) ends the walk. */
-	if (fflush(stdout) != 0 || ferror(stdout))
-		return COHORT_ERROR;
-	return 0;
 }
 
 void warn_store_lost(cohort_store *st)

@@ -6,7 +6,8 @@
  * API only.  It is split by command family, as git splits its builtins:
  *
  *   main.c     dispatch, global options, 'cohort --help'
- *   cli.c      messages, option helpers, record and JSON output, opening
+ *   cli.c      messages, option helpers, JSON output, opening
+ *   output.c   records as text or JSON Lines (log, sync, batch hooks)
  *   apply.c    running hooks on records, bootstrap from a snapshot, stop
  *   journal.c  append, log, sync, watch, status
  *   store.c    install, uninstall, list, materialize, cat
@@ -26,6 +27,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <json.h>
 
@@ -81,8 +83,16 @@ int refuse_if_readonly(void);
 void fmt_time(char out[32], int64_t ms);
 /* Print 'o' as one line and release it. */
 void print_json(json_object *o);
-/* One record as 'log' prints it (text, or JSON with json != 0). */
+
+/* ---- records (output.c) ---- */
+
+/* One record as 'log' prints it (text, or JSON with json != 0) on 'f':
+ * 0, or -1 (errno set) when it could not be written. */
+int write_record(FILE *f, const cohort_record *r, int json);
+/* The same on stdout, errors left in ferror(stdout). */
 void print_record(const cohort_record *r, int json);
+/* Give stdout a 1 MiB buffer (before anything is written to it). */
+void big_stdout(void);
 
 /* How records are printed or applied by log, sync, watch and node. */
 struct print_ctx {
@@ -90,8 +100,11 @@ struct print_ctx {
 	int skip_own;
 	const char *self;
 	const char *exec;
+	int flush_each; /* fflush(stdout) after each record */
+	const char *batch_exec; /* the batch hook (sync --exec-batch) */
 };
-/* cohort_journal_read() callback: print_record(), stop on a closed pipe. */
+/* cohort_journal_read() callback: print_record(), flushed with
+ * 'flush_each'; COHORT_ERROR on a closed pipe or a write error. */
 int print_cb(const cohort_record *r, void *arg);
 
 /* ---- applying records (apply.c) ---- */
@@ -99,11 +112,17 @@ int print_cb(const cohort_record *r, void *arg);
 /* Callback results of apply_cb() besides 0 and COHORT_E*. */
 #define HOOK_FAILED 1000
 #define STOPPED 1001
+#define BATCH_ERROR 1002 /* the batch hook could not run; message said */
 
 struct apply_ctx {
 	struct print_ctx p;
+	uint64_t failed_first; /* a failed batch: its first revision */
 	uint64_t failed_rev;
 	int failed_status;
+	FILE *batch;	      /* the batch hook's input, while one is open */
+	int batch_broken;     /* it could not be written: never run */
+	uint64_t batch_first, batch_last, batch_count;
+	uint64_t written;     /* the node's revision as last written */
 };
 
 /* Run '/bin/sh -c cmd' with the record on standard input; its wait status
@@ -111,6 +130,9 @@ struct apply_ctx {
 int run_hook(const char *cmd, const cohort_record *r, int *status);
 /* cohort_journal_apply() callback: print, or run the hook (a->p.exec). */
 int apply_cb(const cohort_record *r, void *arg);
+/* cohort_apply_options.batch_done with apply_cb ('arg' the apply_ctx):
+ * flush stdout, or run the batch hook (a->p.batch_exec) on the batch. */
+int batch_done_cb(uint64_t last, void *arg);
 /* The exit status for what cohort_journal_apply() returned with apply_cb. */
 int apply_result(int rc, struct apply_ctx *a);
 /* Load the application snapshot through 'cmd' for a node behind the tail
