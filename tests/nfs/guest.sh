@@ -34,6 +34,8 @@ export LAB_RESULTS=/lab-results
 EXPORT=/srv/nfs
 SERVER_NET=10.99
 ALL_KINDS="v42 v41 v3 v3nolock v42ac"
+# A scenario that takes longer is killed (and reported).
+SCENARIO_TIMEOUT=${LAB_SCENARIO_TIMEOUT:-240}
 declare -A KIND_OPTS=(
 	[v42]="vers=4.2"
 	[v41]="vers=4.1"
@@ -251,7 +253,9 @@ for kind in $kinds; do
 		fi
 		t0=$(date +%s)
 		stamp "$kind $name"
-		LAB_KIND=$kind LAB_OPTS=${KIND_OPTS[$kind]} bash "$s" 2>&1 |
+		LAB_KIND=$kind LAB_OPTS=${KIND_OPTS[$kind]} \
+			LAB_HOLDERS="${HOLDER[1]} ${HOLDER[2]} ${HOLDER[3]} ${HOLDER[4]}" \
+			timeout -k 5 "$SCENARIO_TIMEOUT" bash "$s" 2>&1 |
 			tee -a "$LOG" >/tmp/lab-scenario.out
 		rc=${PIPESTATUS[0]}
 		out=$(cat /tmp/lab-scenario.out)
@@ -260,7 +264,9 @@ for kind in $kinds; do
 			grep -vE '^1\.\.[0-9]+$' >>"$TAP"
 		p=$(grep -cE '^ok ' <<<"$out")
 		f=$(grep -cE '^not ok ' <<<"$out")
-		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+			lab_fail "$kind: $name did not finish within $SCENARIO_TIMEOUT s"
+		elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 			lab_fail "$kind: $name exited $rc without a 'not ok'"
 		fi
 		echo "# $kind $name: $p ok, $f not ok, $(($(date +%s) - t0)) s" >>"$TAP"
