@@ -16,8 +16,16 @@ uuid-dev libjson-c-dev libxml2-dev"
 # 'make fuzz' (libFuzzer)
 TEST="check bindfs fuse3 inotify-tools libsqlite3-dev zip procps psmisc
 gnuplot-nox jq clang"
+# the real-NFS lab (tests/nfs/): QEMU, busybox and cpio for its initramfs,
+# kmod for depmod/modprobe on Debian's kernel (fetched by the lab, not
+# installed); the guest runs this machine's root, so the NFS server and
+# client tools it uses are installed here: nfs-kernel-server (rpc.nfsd,
+# rpc.mountd, exportfs), nfs-common (mount.nfs, rpc.statd), rpcbind,
+# e2fsprogs (mkfs.ext4), iproute2 (ip), util-linux (nsenter, unshare)
+NFSLAB="qemu-system-x86 busybox-static cpio kmod nfs-kernel-server nfs-common
+rpcbind e2fsprogs iproute2 util-linux"
 
-PKGS="$BUILD $TEST"
+PKGS="$BUILD $TEST $NFSLAB"
 
 case "${1:-}" in
 --list)

@@ -2,7 +2,7 @@
 # tests/nfs/s_doctor.sh - 'cohort doctor' on each mount kind, and on an
 # NFSv3 client without rpc.statd.
 #
-# 1. doctor --json through each client: the verdicts the mount kind calls
+# 1. doctor --json through c1: the verdicts the mount kind calls
 #    for.  v42, v41, v3: exit 0, "fstype" names nfs/nfs4 and the version,
 #    "locks" and "ofd" ok.  v3nolock: exit 1, "locks" warns that fcntl
 #    locks exclude only this client (nolock) and 'auto' uses the lease
@@ -32,7 +32,7 @@ finding() {
 
 # ---- 1. verdicts -------------------------------------------------------------
 
-for n in a b c; do
+for n in a; do
 	node_cohort "$n" doctor --json >"$W/doc.$n" 2>"$W/doc.err.$n"
 	rc=$?
 	fails=$(jq -r 'select(.level == "fail") | .check' <"$W/doc.$n" | tr '\n' ' ')

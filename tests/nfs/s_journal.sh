@@ -12,14 +12,14 @@
 # c3 is the same; and 'cohort sync --json' of each node (each on its own
 # client) prints exactly that log: identical replay everywhere.
 #
-# LAB_JOURNAL_ROUNDS (default 6): appends per appender.
+# LAB_JOURNAL_ROUNDS (default 5): appends per appender.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/nfs/lib.sh
 . "$HERE/lib.sh"
 lab_setup journal
 W=$T/work
-ROUNDS=${LAB_JOURNAL_ROUNDS:-6}
-KILLS=3
+ROUNDS=${LAB_JOURNAL_ROUNDS:-5}
+KILLS=2
 
 node_cohort a init >/dev/null 2>"$W/init.err" || tap_bail "init" "$(cat "$W/init.err")"
 for n in a b c; do
