@@ -121,8 +121,8 @@ server_setup() {
 
 # holder_start N MODE: the holder of client N: new network, UTS and mount
 # namespaces (the mount namespace a copy of the VM's, /mnt shared with it),
-# its own /run and /var/lib/nfs, rpcbind and (unless MODE is nostatd)
-# rpc.statd.  The kernel's lockd of the namespace registers with rpcbind
+# its own /run and /var/lib/nfs, and (MODE full) rpcbind and rpc.statd;
+# MODE none: neither.  The kernel's lockd of the namespace registers with rpcbind
 # through /run/rpcbind.sock as the mounting process sees it, so mounts are
 # made inside the holder's mount namespace and propagate to the VM's /mnt.
 holder_start() {
@@ -134,8 +134,8 @@ holder_start() {
 		mount -t tmpfs -o mode=0755 tmpfs /run || exit 1
 		mount -t tmpfs -o mode=0755 tmpfs /var/lib/nfs || exit 1
 		mkdir -p /run/rpcbind /var/lib/nfs/sm /var/lib/nfs/sm.bak
-		rpcbind -w || exit 1
-		if [ "$2" != nostatd ]; then
+		if [ "$2" = full ]; then
+			rpcbind -w || exit 1
 			rpc.statd --no-notify || exit 1
 		fi
 		echo ready >"/tmp/lab-holder.$1"
@@ -143,7 +143,7 @@ holder_start() {
 	HOLDER[$n]=$!
 }
 
-# clients_setup: holders c1..c3 (rpcbind, statd), c4 (rpcbind only), and
+# clients_setup: holders c1..c3 (rpcbind, statd), c4 (neither), and
 # a veth pair per client: server side vsN 10.99.N.1, client side eth0
 # 10.99.N.2.
 clients_setup() {
@@ -157,7 +157,7 @@ clients_setup() {
 	for n in 1 2 3; do
 		holder_start "$n" full
 	done
-	holder_start 4 nostatd
+	holder_start 4 none
 	for n in 1 2 3 4; do
 		for i in $(seq 1 300); do
 			[ -f "/tmp/lab-holder.$n" ] && break
@@ -248,7 +248,8 @@ for kind in $kinds; do
 	for s in tests/nfs/s_*.sh; do
 		name=${s##*/s_}
 		name=${name%.sh}
-		if [ -n "$scen" ] && [[ " $scen " != *" $name "* ]]; then
+		if [ -n "$scen" ] && [[ " $scen " != *" $name "* ]] &&
+			[[ " $scen " != *" $kind:$name "* ]]; then
 			continue
 		fi
 		t0=$(date +%s)

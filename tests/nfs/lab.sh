@@ -28,7 +28,8 @@
 #
 # Environment: BUILD (default build), LAB_KINDS (default: every mount kind,
 # see tests/nfs/guest.sh), LAB_SCENARIOS (default: every s_*.sh, e.g.
-# "init journal"), LAB_TIMEOUT (seconds for the whole VM, default 1500),
+# "init journal v42:rpc": a name alone runs on every kind, KIND:NAME on
+# that kind only), LAB_TIMEOUT (seconds for the whole VM, default 1500),
 # LAB_MEM (MiB, default 2048).
 set -u
 cd "$(dirname "$0")/../.."

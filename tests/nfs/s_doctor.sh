@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/nfs/s_doctor.sh - 'cohort doctor' on each mount kind, and on an
-# NFSv3 client without rpc.statd.
+# NFSv3 client without rpcbind and rpc.statd.
 #
 # 1. doctor --json through c1: the verdicts the mount kind calls
 #    for.  v42, v41, v3: exit 0, "fstype" names nfs/nfs4 and the version,
@@ -12,7 +12,7 @@
 #    client excludes the other (ok) where the mount has locks; on
 #    v3nolock the two clients both get the lock (fail), as NFS.md fact 7
 #    says.
-# 3. (v3 only) Client c4 has rpcbind but no rpc.statd; its NFSv3 mount
+# 3. (v3 only) Client c4 has neither rpcbind nor rpc.statd; its NFSv3 mount
 #    with locks (made without mount.nfs, which would start statd): doctor
 #    exits 1 and its "ofd" finding fails with "No locks available" and
 #    names rpcbind, rpc.statd and 'lock_mode = lease'; 'cohort append'
@@ -99,7 +99,8 @@ mp=/mnt/c4
 out=$(nsenter -t "$C4" --net --uts --mount --root --wd \
 	mount -i -t nfs -o vers=3,proto=tcp,mountproto=tcp,addr=10.99.4.1,mountaddr=10.99.4.1 \
 	10.99.4.1:/srv/nfs "$mp" 2>&1) ||
-	tap_bail "mount NFSv3 with locks on c4 (rpcbind, no rpc.statd)" "$out"
+	tap_bail "mount NFSv3 with locks on c4 (no rpcbind, no rpc.statd)" "$out" \
+	"$(dmesg | tail -n 5)"
 umount_c4() { umount "$mp" 2>/dev/null || umount -l "$mp"; }
 trap 'umount_c4; cluster_cleanup' EXIT
 r4=$mp/$LAB_DIR/enolck
@@ -111,18 +112,18 @@ ofd=$(jq -r 'select(.check == "ofd") | "\(.level) \(.detail) fix: \(.fix)"' <"$W
 if [ "$rc" = 1 ] && [[ "$ofd" == "fail "*"No locks available"* ]] &&
 	[[ "$ofd" == *rpcbind* ]] && [[ "$ofd" == *rpc.statd* ]] &&
 	[[ "$ofd" == *"lock_mode = lease"* ]]; then
-	tap_ok "doctor on NFSv3 without rpc.statd: fails, names rpcbind, rpc.statd and lock_mode = lease"
+	tap_ok "doctor on NFSv3 without rpcbind and rpc.statd: fails, names rpcbind, rpc.statd and lock_mode = lease"
 else
-	tap_fail "doctor on NFSv3 without rpc.statd: fails, names rpcbind, rpc.statd and lock_mode = lease" \
-		"exit $rc" "$(cat "$W/doc.d")"
+	tap_fail "doctor on NFSv3 without rpcbind and rpc.statd: fails, names rpcbind, rpc.statd and lock_mode = lease" \
+		"exit $rc" "$(cat "$W/doc.d")" "$(dmesg | grep -iE 'lockd|statd|nsm' | tail -n 5)"
 fi
 c4 init >/dev/null 2>&1
 out=$(c4 append "no locks" 2>&1)
 rc=$?
 if [ "$rc" = 1 ] && [[ "$out" == "cohort: "*"No locks available"* ]]; then
-	tap_ok "append on NFSv3 without rpc.statd fails: ${out:0:100}"
+	tap_ok "append on NFSv3 without rpcbind and rpc.statd fails: ${out:0:100}"
 else
-	tap_fail "append on NFSv3 without rpc.statd fails with 'No locks available'" "exit $rc" "$out"
+	tap_fail "append on NFSv3 without rpcbind and rpc.statd fails with 'No locks available'" "exit $rc" "$out"
 fi
 mkdir -p "$T/state/d"
 printf '[cluster]\nlock_mode = lease\n' >"$T/state/d/cohort.conf"
