@@ -10,8 +10,8 @@
 # /srv/nfs (ext4 on the virtio disk /dev/vda, formatted at each boot) to
 # 10.99.0.0/16, lease and grace times 10 s (the kernel's minimum), NLM grace
 # 10 s; rpcbind, rpc.statd and rpc.mountd beside it.
-# Clients: network namespaces c1, c2, c3 (and c4, the one without rpcbind
-# and rpc.statd), each joined to the server by a veth pair (server
+# Clients: network namespaces c1, c2, c3 (and c4, the one without
+# rpc.statd, whose rpcbind s_doctor.sh stops), each joined to the server by a veth pair (server
 # 10.99.N.1, client 10.99.N.2) and with its own UTS namespace (host name
 # labcN: its own NFSv4 client id and NLM caller name).  A holder process
 # per client keeps the namespaces and, in a private mount namespace with
@@ -122,7 +122,7 @@ server_setup() {
 # holder_start N MODE: the holder of client N: new network, UTS and mount
 # namespaces (the mount namespace a copy of the VM's, /mnt shared with it),
 # its own /run and /var/lib/nfs, and (MODE full) rpcbind and rpc.statd;
-# MODE none: neither.  The kernel's lockd of the namespace registers with rpcbind
+# MODE rpcbind: rpcbind alone; MODE none: neither.  The kernel's lockd of the namespace registers with rpcbind
 # through /run/rpcbind.sock as the mounting process sees it, so mounts are
 # made inside the holder's mount namespace and propagate to the VM's /mnt.
 holder_start() {
@@ -134,8 +134,10 @@ holder_start() {
 		mount -t tmpfs -o mode=0755 tmpfs /run || exit 1
 		mount -t tmpfs -o mode=0755 tmpfs /var/lib/nfs || exit 1
 		mkdir -p /run/rpcbind /var/lib/nfs/sm /var/lib/nfs/sm.bak
-		if [ "$2" = full ]; then
+		if [ "$2" != none ]; then
 			rpcbind -w || exit 1
+		fi
+		if [ "$2" = full ]; then
 			rpc.statd --no-notify || exit 1
 		fi
 		echo ready >"/tmp/lab-holder.$1"
@@ -143,7 +145,7 @@ holder_start() {
 	HOLDER[$n]=$!
 }
 
-# clients_setup: holders c1..c3 (rpcbind, statd), c4 (neither), and
+# clients_setup: holders c1..c3 (rpcbind, statd), c4 (rpcbind only), and
 # a veth pair per client: server side vsN 10.99.N.1, client side eth0
 # 10.99.N.2.
 clients_setup() {
@@ -157,7 +159,7 @@ clients_setup() {
 	for n in 1 2 3; do
 		holder_start "$n" full
 	done
-	holder_start 4 none
+	holder_start 4 rpcbind
 	for n in 1 2 3 4; do
 		for i in $(seq 1 300); do
 			[ -f "/tmp/lab-holder.$n" ] && break

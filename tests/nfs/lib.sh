@@ -11,6 +11,8 @@
 #	                    a works through c1, b through c2, c through c3;
 #	                    writes the lab's cohort.conf (short timeouts)
 #	lab_conf 'TEXT'     more cohort.conf lines
+#	lab_cluster [ID...] init through a, then join each ID
+#	lab_jar FILE ID VERSION  an extension jar (zip) with unique content
 #	node_rpc ID FILE ARGS...  node_cohort, and the NFS RPCs it cost on
 #	                    its client's mount into FILE (tests/nfs/rpc-count)
 #	percentile P FILE   the P-th percentile of the numbers in FILE
@@ -68,6 +70,34 @@ lab_setup() {
 
 lab_conf() {
 	write_conf "$LAB_CONF$1"
+}
+
+lab_cluster() {
+	local id w=$T/work
+	node_cohort a init >/dev/null 2>"$w/init.err" ||
+		tap_bail "init" "$(cat "$w/init.err")"
+	for id in "$@"; do
+		node_cohort "$id" join >/dev/null 2>"$w/join.$id" ||
+			tap_bail "join as $id" "$(cat "$w/join.$id")"
+	done
+}
+
+# lab_jar FILE ID VERSION: an XWiki extension jar (META-INF/extension.xed
+# naming ID and VERSION) with 20 kB of random payload; needs zip.
+lab_jar() {
+	local file=$1 id=$2 ver=$3 d
+	command -v zip >/dev/null 2>&1 || tap_bail "zip is installed"
+	d=$(mktemp -d "$T/work/jar.XXXXXX") || tap_bail "mktemp"
+	mkdir -p "$d/META-INF" "$d/lib"
+	printf '<?xml version="1.0"?>\n<extension><id>%s</id><version>%s</version></extension>\n' \
+		"$id" "$ver" >"$d/META-INF/extension.xed"
+	printf 'Manifest-Version: 1.0\n' >"$d/META-INF/MANIFEST.MF"
+	{
+		echo "$file $id $ver"
+		head -c 20000 /dev/urandom
+	} >"$d/lib/payload.bin"
+	(cd "$d" && zip -qrX "$file" META-INF lib) || tap_bail "zip '$file'"
+	rm -rf "$d"
 }
 
 # Overrides of tests/cluster/lib.sh: client N instead of view vN.

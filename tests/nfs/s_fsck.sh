@@ -12,15 +12,10 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/nfs/lib.sh
 . "$HERE/lib.sh"
-command -v zip >/dev/null 2>&1 || tap_bail "zip is installed"
 lab_setup fsck
 W=$T/work
-node_cohort a init >/dev/null 2>"$W/init.err" || tap_bail "init" "$(cat "$W/init.err")"
-mkdir -p "$W/jar/META-INF"
-printf '<?xml version="1.0"?>\n<extension><id>lab.fsck</id><version>1.0</version></extension>\n' \
-	>"$W/jar/META-INF/extension.xed"
-head -c 5000 /dev/urandom >"$W/jar/META-INF/data.bin"
-(cd "$W/jar" && zip -qrX "$W/f.jar" META-INF) || tap_bail "zip"
+lab_cluster
+lab_jar "$W/f.jar" lab.fsck 1.0
 node_cohort a append r1 >/dev/null && node_cohort b append r2 >/dev/null &&
 	node_cohort a install "$W/f.jar" >/dev/null &&
 	node_cohort b append r3 >/dev/null || tap_bail "appends and an install"

@@ -16,11 +16,7 @@ lab_conf '[journal]
 segment_size = 4k
 '
 W=$T/work
-node_cohort a init >/dev/null 2>"$W/init.err" || tap_bail "init" "$(cat "$W/init.err")"
-for n in a b c; do
-	node_cohort "$n" join >/dev/null 2>"$W/join.$n" ||
-		tap_bail "join as $n" "$(cat "$W/join.$n")"
-done
+lab_cluster a b c
 
 # append_batch ID FROM TO: records FROM..TO in one '--lines' commit.
 append_batch() {

@@ -21,11 +21,7 @@ W=$T/work
 ROUNDS=${LAB_JOURNAL_ROUNDS:-5}
 KILLS=2
 
-node_cohort a init >/dev/null 2>"$W/init.err" || tap_bail "init" "$(cat "$W/init.err")"
-for n in a b c; do
-	node_cohort "$n" join >/dev/null 2>"$W/join.$n" ||
-		tap_bail "join as $n" "$(cat "$W/join.$n")"
-done
+lab_cluster a b c
 
 # appender NODE: ROUNDS commits; round r is a batch of 3 when r % 3 == 2.
 # Per attempt, W/att.NODE gets "ID KIND PAYLOADS..." and W/res.NODE "ID

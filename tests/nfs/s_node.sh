@@ -11,26 +11,19 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/nfs/lib.sh
 . "$HERE/lib.sh"
-command -v zip >/dev/null 2>&1 || tap_bail "zip is installed"
 lab_setup node
 W=$T/work
 HB=$W/hook.c
 MAT=$W/plugins.c
 
-node_cohort a init >/dev/null 2>"$W/init.err" || tap_bail "init" "$(cat "$W/init.err")"
-node_cohort a join >/dev/null 2>&1 || tap_bail "join a"
-node_cohort b join >/dev/null 2>&1 || tap_bail "join b"
+lab_cluster a b
 
 cat >"$W/hook.sh" <<'EOS'
 #!/bin/sh
 printf '%s %s %s\n' "$COHORT_REV" "$COHORT_TYPE" "$(base64 -w0)" >>"$1"
 EOS
 chmod +x "$W/hook.sh"
-mkdir -p "$W/jar/META-INF" "$W/jar/lib"
-printf '<?xml version="1.0"?>\n<extension><id>lab.node</id><version>2.0</version></extension>\n' \
-	>"$W/jar/META-INF/extension.xed"
-head -c 20000 /dev/urandom >"$W/jar/lib/payload.bin"
-(cd "$W/jar" && zip -qrX "$W/node.jar" META-INF lib) || tap_bail "zip"
+lab_jar "$W/node.jar" lab.node 2.0
 
 log_as_hook() {
 	node_cohort "$1" log --json |

@@ -11,16 +11,10 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/nfs/lib.sh
 . "$HERE/lib.sh"
-command -v zip >/dev/null 2>&1 || tap_bail "zip is installed"
 lab_setup rpc
 W=$T/work
-node_cohort a init >/dev/null 2>"$W/init.err" || tap_bail "init" "$(cat "$W/init.err")"
-node_cohort a join >/dev/null && node_cohort b join >/dev/null || tap_bail "join"
-mkdir -p "$W/jar/META-INF"
-printf '<?xml version="1.0"?>\n<extension><id>lab.rpc</id><version>1.0</version></extension>\n' \
-	>"$W/jar/META-INF/extension.xed"
-head -c 20000 /dev/urandom >"$W/jar/META-INF/data.bin"
-(cd "$W/jar" && zip -qrX "$W/r.jar" META-INF) || tap_bail "zip"
+lab_cluster a b
+lab_jar "$W/r.jar" lab.rpc 1.0
 node_cohort a append warmup >/dev/null || tap_bail "append warmup"
 REC=$(printf 'r%099d' 0)
 seq 1 10 | awk -v r="$REC" '{ print r }' >"$W/batch"

@@ -9,31 +9,16 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/nfs/lib.sh
 . "$HERE/lib.sh"
-command -v zip >/dev/null 2>&1 || tap_bail "zip is installed"
 lab_setup store
 W=$T/work
 PK=$W/pkgs
 mkdir -p "$PK"
 
-# mkjar FILE ID VERSION: an XWiki extension jar with unique content.
-mkjar() {
-	local file=$1 id=$2 ver=$3 d
-	d=$W/src/$file
-	mkdir -p "$d/META-INF" "$d/lib"
-	printf '<?xml version="1.0"?>\n<extension><id>%s</id><version>%s</version></extension>\n' \
-		"$id" "$ver" >"$d/META-INF/extension.xed"
-	printf 'Manifest-Version: 1.0\n' >"$d/META-INF/MANIFEST.MF"
-	{
-		echo "$file $id $ver"
-		head -c 20000 /dev/urandom
-	} >"$d/lib/payload.bin"
-	(cd "$d" && zip -qrX "$PK/$file" META-INF lib) || tap_bail "zip '$file'"
-}
 for p in pa1 pa2 pb1 pb2; do
-	mkjar "$p.jar" "lab.$p" 1.0
+	lab_jar "$PK/$p.jar" "lab.$p" 1.0
 done
 
-node_cohort a init >/dev/null 2>"$W/init.err" || tap_bail "init" "$(cat "$W/init.err")"
+lab_cluster
 
 # Two installers at once.
 installer() {

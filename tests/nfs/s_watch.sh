@@ -16,11 +16,7 @@ lab_setup watch
 W=$T/work
 NREC=12
 LIMIT_MS=5000
-node_cohort a init >/dev/null 2>"$W/init.err" || tap_bail "init" "$(cat "$W/init.err")"
-for n in a b c; do
-	node_cohort "$n" join >/dev/null 2>"$W/join.$n" ||
-		tap_bail "join as $n" "$(cat "$W/join.$n")"
-done
+lab_cluster a b c
 
 # watcher ID: 'watch --json' lines stamped with the receive time (us).
 watcher() {
