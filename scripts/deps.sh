@@ -21,7 +21,9 @@ gnuplot-nox jq clang"
 # installed); the guest runs this machine's root, so the NFS server and
 # client tools it uses are installed here: nfs-kernel-server (rpc.nfsd,
 # rpc.mountd, exportfs), nfs-common (mount.nfs, rpc.statd), rpcbind,
-# e2fsprogs (mkfs.ext4), iproute2 (ip), util-linux (nsenter, unshare)
+# e2fsprogs (mkfs.ext4), iproute2 (ip), util-linux (nsenter, unshare).
+# On a host with systemd, installing nfs-kernel-server enables its service
+# (with an empty /etc/exports it exports nothing); the lab never uses it.
 NFSLAB="qemu-system-x86 busybox-static cpio kmod nfs-kernel-server nfs-common
 rpcbind e2fsprogs iproute2 util-linux"
 

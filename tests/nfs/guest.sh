@@ -230,15 +230,19 @@ lab_setup() {
 lab_setup
 if [ "${1:-}" = --shell ]; then
 	mount_kind v42
+	echo "${HOLDER[1]} ${HOLDER[2]} ${HOLDER[3]} ${HOLDER[4]}" >/run/lab-holders
 	cat <<EOM
-nfs lab: server nfsd exports $EXPORT; clients c1..c3 mount it (kind v42) at
-/mnt/c1 /mnt/c2 /mnt/c3; c4 has no rpcbind/statd.  Run a command as client
-N:  nsenter --net=/proc/\$(cat /run/lab-holder-pid.N)/ns/net ...
-Scenarios: LAB_KIND=v42 bash tests/nfs/s_NAME.sh   build: $BUILD
+nfs lab: nfsd exports $EXPORT; clients c1..c3 mount it (kind v42) at
+/mnt/c1 /mnt/c2 /mnt/c3; c4 has rpcbind, no rpc.statd.  The pids whose
+namespaces are clients c1..c4: \$LAB_HOLDERS (nsenter -t PID --net --uts
+--mount --root --wd CMD runs CMD as that client).  A scenario:
+  bash tests/nfs/s_journal.sh      (build: $BUILD)
+'exit' ends the VM.
 EOM
-	for n in 1 2 3 4; do echo "${HOLDER[$n]}" >"/run/lab-holder-pid.$n"; done
-	export BUILD LAB_KIND=v42
-	exec bash -i
+	export BUILD LAB_KIND=v42 LAB_OPTS=${KIND_OPTS[v42]}
+	export LAB_HOLDERS="${HOLDER[1]} ${HOLDER[2]} ${HOLDER[3]} ${HOLDER[4]}"
+	bash -i
+	exit 0
 fi
 
 kinds=${LAB_KINDS:-$ALL_KINDS}

@@ -142,7 +142,7 @@ QEMU=(qemu-system-x86_64 -accel tcg -machine pc -cpu max -smp 2
 	-drive "file=$NFS/disk.img,if=virtio,format=raw,cache=unsafe")
 
 if [ "$MODE" = shell ]; then
-	echo "nfs lab: booting a shell (about 15 s under TCG); 'poweroff -f' ends it" >&2
+	echo "nfs lab: booting a shell (about a minute under TCG); 'exit' ends it" >&2
 	exec "${QEMU[@]}" -nographic
 fi
 
