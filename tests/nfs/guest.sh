@@ -143,6 +143,8 @@ holder_start() {
 		echo ready >"/tmp/lab-holder.$1"
 		exec sleep infinity' _ "$n" "$mode" </dev/null >>"$LOG" 2>&1 &
 	HOLDER[$n]=$!
+	# killed at exit (lab_exit) without a "Killed" line from bash
+	disown "$!"
 }
 
 # clients_setup: holders c1..c3 (rpcbind, statd), c4 (rpcbind only), and
