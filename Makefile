@@ -23,6 +23,10 @@
 #                        with a JDK (WITH_JAVA=1, the default when javac
 #                        is found) also the Java binding:
 #                        PREFIX/share/java/cohort.jar, LIBDIR/jni/
+#   make nfs             the real-NFS lab alone (tests/nfs/lab.sh): a QEMU VM
+#                        with Debian's kernel, nfsd and three NFS clients;
+#                        LAB_KINDS="v42 v3" LAB_SCENARIOS="journal" narrow it
+#   make nfs-shell       boot the lab with a shell on the console
 #   make uninstall, make clean, make deps (install the Debian packages)
 
 PREFIX ?= /usr/local
@@ -116,7 +120,7 @@ STATIC := $(BUILD)/libcohort.a
 SHARED := $(BUILD)/libcohort.so.$(VERSION)
 
 .PHONY: all test check unit cluster bench install uninstall clean deps help demo \
-	fuzz soak torture java man deb
+	fuzz soak torture java man deb nfs nfs-shell
 all: $(STATIC) $(SHARED) $(TOOLS) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h include/cohort/*.h src/*.h src/os/*.h)
@@ -252,6 +256,13 @@ bench: all $(BENCHES) $(TEST_HELPERS)
 DURATION ?= 10m
 soak: all $(TEST_HELPERS)
 	@BUILD=$(BUILD) DURATION=$(DURATION) tests/soak/soak.sh
+
+# The real-NFS lab (tests/nfs/): kernel and initramfs cached in $(BUILD)/nfs.
+nfs: all
+	@BUILD=$(BUILD) tests/run --nfs
+
+nfs-shell: all
+	@BUILD=$(BUILD) tests/nfs/lab.sh --shell
 
 deps:
 	scripts/deps.sh

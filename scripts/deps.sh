@@ -25,8 +25,18 @@ JAVA="openjdk-17-jdk-headless junit5"
 # test: debhelper and dpkg-dev (dpkg-buildpackage), lintian, git (make deb
 # builds the files git knows)
 DOCS="scdoc man-db bash-completion debhelper dpkg-dev lintian git"
+# the real-NFS lab (tests/nfs/): QEMU, busybox and cpio for its initramfs,
+# kmod for depmod/modprobe on Debian's kernel (fetched by the lab, not
+# installed); the guest runs this machine's root, so the NFS server and
+# client tools it uses are installed here: nfs-kernel-server (rpc.nfsd,
+# rpc.mountd, exportfs), nfs-common (mount.nfs, rpc.statd), rpcbind,
+# e2fsprogs (mkfs.ext4), iproute2 (ip), util-linux (nsenter, unshare).
+# On a host with systemd, installing nfs-kernel-server enables its service
+# (with an empty /etc/exports it exports nothing); the lab never uses it.
+NFSLAB="qemu-system-x86 busybox-static cpio kmod nfs-kernel-server nfs-common
+rpcbind e2fsprogs iproute2 util-linux"
 
-PKGS="$BUILD $TEST $JAVA $DOCS"
+PKGS="$BUILD $TEST $JAVA $DOCS $NFSLAB"
 
 case "${1:-}" in
 --list)

@@ -70,6 +70,15 @@ static const char *opt_value(const char *opts, const char *name, char *buf,
 	return NULL;
 }
 
+/*
+ * ENOLCK from an fcntl lock: NFSv3 without rpcbind and rpc.statd on the
+ * client (NFS.md fact 14).  Every cluster lock of lock mode 'auto' would
+ * fail the same way.
+ */
+#define ENOLCK_FIX \
+	"start rpcbind and rpc.statd on this client (NFSv3 locks need " \
+	"both), or set 'lock_mode = lease' in cohort.conf (the lease alone)"
+
 /* Returns 1 when the root is on a FUSE filesystem. */
 static int check_mount(struct ctx *x, const char *root)
 {
@@ -243,6 +252,9 @@ static void check_ops(struct ctx *x, const char *dir, int samples, int fuse)
 			    "cohort's lease layer still excludes",
 			    "a second OFD lock was granted (%s)",
 			    rc ? cohort_error_last() : "no conflict seen");
+	} else if (errno == ENOLCK) {
+		say(x, "ofd", COHORT_DOCTOR_FAIL, ENOLCK_FIX,
+		    "fcntl locks fail: %s", cohort_error_last());
 	} else {
 		say(x, "ofd", COHORT_DOCTOR_WARN,
 		    "cohort's lease layer still excludes",
@@ -369,8 +381,11 @@ static void check_peer(struct ctx *x, const char *root, const char *node,
 		goto out;
 	}
 	if (rc) {
-		say(x, "peer", COHORT_DOCTOR_WARN, NULL, "cannot lock '%s': %s",
-		    probe, cohort_error_last());
+		int nolck = errno == ENOLCK;
+
+		say(x, "peer", nolck ? COHORT_DOCTOR_FAIL : COHORT_DOCTOR_WARN,
+		    nolck ? ENOLCK_FIX : NULL, "cannot lock '%s': %s", probe,
+		    cohort_error_last());
 		goto out;
 	}
 	/* Holding.  Someone else announced holding it too? */

@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# tests/nfs/guest.sh - inside the lab's VM (chroot of the host's root under
+# an overlay; see tests/nfs/init): the NFS server, three NFS clients, and
+# every scenario on every mount kind.  TAP goes to /lab-results/tap.
+#
+#   guest.sh           set up, then run the matrix
+#   guest.sh --shell   set up, mount kind v42, then an interactive shell
+#
+# Server: the kernel nfsd in the VM's first network namespace, exporting
+# /srv/nfs (ext4 on the virtio disk /dev/vda, formatted at each boot) to
+# 10.99.0.0/16, lease and grace times 10 s (the kernel's minimum), NLM grace
+# 10 s; rpcbind, rpc.statd and rpc.mountd beside it.
+# Clients: network namespaces c1, c2, c3 (and c4, the one without
+# rpc.statd, whose rpcbind s_doctor.sh stops), each joined to the server by a veth pair (server
+# 10.99.N.1, client 10.99.N.2) and with its own UTS namespace (host name
+# labcN: its own NFSv4 client id and NLM caller name).  A holder process
+# per client keeps the namespaces and, in a private mount namespace with
+# its own /run and /var/lib/nfs, the client's rpcbind and rpc.statd (NFSv3
+# locks need both, NFS.md fact 14).  Mounts are made with nsenter into the
+# client's network and UTS namespaces but in the VM's one mount namespace,
+# so client N's mount is /mnt/cN.
+#
+# Mount kinds (LAB_KINDS selects some): v42 (NFSv4.2, defaults), v41
+# (NFSv4.1), v3 (NFSv3, NLM locks), v3nolock (NFSv3 'nolock': the lease
+# alone), v42ac (NFSv4.2 with actimeo=60,lookupcache=all).
+set -u
+cd "$(dirname "$0")/../.."
+TOP=$PWD
+. /lab-results/env
+export BUILD=$LAB_BUILD
+TAP=/lab-results/tap
+LOG=/lab-results/guest.log
+export LAB_RESULTS=/lab-results
+EXPORT=/srv/nfs
+SERVER_NET=10.99
+ALL_KINDS="v42 v41 v3 v3nolock v42ac"
+# A scenario that takes longer is killed (and reported).
+SCENARIO_TIMEOUT=${LAB_SCENARIO_TIMEOUT:-240}
+declare -A KIND_OPTS=(
+	[v42]="vers=4.2"
+	[v41]="vers=4.1"
+	[v3]="vers=3"
+	[v3nolock]="vers=3,nolock"
+	[v42ac]="vers=4.2,actimeo=60,lookupcache=all"
+)
+declare -A HOLDER=()
+
+N=0
+tap_line() { echo "$*" >>"$TAP"; }
+lab_ok() { N=$((N + 1)); tap_line "ok $N - nfs lab: $1"; }
+lab_fail() {
+	N=$((N + 1))
+	tap_line "not ok $N - nfs lab: $1"
+	shift
+	[ $# -gt 0 ] && printf '%s\n' "$@" | tail -n 30 | sed 's/^/#   /' >>"$TAP"
+}
+die() {
+	lab_fail "$@"
+	exit 1
+}
+# run DESC CMD...: CMD must succeed, else the lab cannot go on.
+run() {
+	local d=$1 out
+	shift
+	out=$("$@" 2>&1) || die "setup: $d" "command: $*" "$out"
+}
+# stamp WHAT: a line with the guest's uptime in the log.
+stamp() {
+	echo "[$(cut -d' ' -f1 /proc/uptime)] $*" >>"$LOG"
+}
+# At exit: stop the holders and their daemons, unmount the clients.
+lab_exit() {
+	local n
+	umount_kind 2>/dev/null
+	for n in "${!HOLDER[@]}"; do
+		# The holder, and rpcbind and rpc.statd, which left it.
+		kill -KILL $(ip netns pids "c$n" 2>/dev/null) "${HOLDER[$n]}" 2>/dev/null
+	done
+}
+trap lab_exit EXIT
+
+# ---- the server --------------------------------------------------------------
+
+server_setup() {
+	hostname labsrv
+	# Names of the lab's hosts without DNS: rpc.statd looks up every peer
+	# (a lookup that waits for an unreachable name server stalls NLM).
+	rm -f /etc/hosts /etc/resolv.conf
+	{
+		echo "127.0.0.1 localhost"
+		for n in 1 2 3 4; do
+			echo "$SERVER_NET.$n.1 labsrv$n"
+			echo "$SERVER_NET.$n.2 labc$n"
+		done
+	} >/etc/hosts
+	: >/etc/resolv.conf
+	echo "hosts: files" >/etc/nsswitch.conf
+	run "lo up" ip link set lo up
+	run "mkfs.ext4 /dev/vda" mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 /dev/vda
+	mkdir -p $EXPORT
+	run "mount /dev/vda" mount -t ext4 -o noatime /dev/vda $EXPORT
+	run "mount nfsd" mount -t nfsd nfsd /proc/fs/nfsd
+	echo 10 >/proc/fs/nfsd/nfsv4leasetime || die "setup: nfsv4leasetime"
+	echo 10 >/proc/fs/nfsd/nfsv4gracetime || die "setup: nfsv4gracetime"
+	echo 10 >/proc/sys/fs/nfs/nlm_grace_period || die "setup: nlm_grace_period"
+	mkdir -p /var/lib/nfs/sm /var/lib/nfs/sm.bak /var/lib/nfs/v4recovery /run/rpcbind
+	: >/var/lib/nfs/etab
+	: >/var/lib/nfs/rmtab
+	# fsid=0: the export is NFSv4's root (the VM's own root, an overlay, cannot
+	# be exported); v4 mounts name "/", v3 mounts the path.
+	echo "$EXPORT $SERVER_NET.0.0/16(rw,sync,no_subtree_check,no_root_squash,insecure,fsid=0)" >/etc/exports
+	run "rpcbind" rpcbind -w
+	run "rpc.statd (server)" rpc.statd --no-notify
+	run "exportfs -ra" exportfs -ra
+	run "rpc.mountd" rpc.mountd
+	run "rpc.nfsd" rpc.nfsd 8
+	SERVER_UP=$(date +%s)
+}
+
+# ---- the clients -------------------------------------------------------------
+
+# holder_start N MODE: the holder of client N: new network, UTS and mount
+# namespaces (the mount namespace a copy of the VM's, /mnt shared with it),
+# its own /run and /var/lib/nfs, and (MODE full) rpcbind and rpc.statd;
+# MODE rpcbind: rpcbind alone; MODE none: neither.  The kernel's lockd of the namespace registers with rpcbind
+# through /run/rpcbind.sock as the mounting process sees it, so mounts are
+# made inside the holder's mount namespace and propagate to the VM's /mnt.
+holder_start() {
+	local n=$1 mode=$2
+	rm -f "/tmp/lab-holder.$n"
+	unshare --net --uts --mount --propagation unchanged bash -c '
+		hostname "labc$1"
+		ip link set lo up || exit 1
+		mount -t tmpfs -o mode=0755 tmpfs /run || exit 1
+		mount -t tmpfs -o mode=0755 tmpfs /var/lib/nfs || exit 1
+		mkdir -p /run/rpcbind /var/lib/nfs/sm /var/lib/nfs/sm.bak
+		if [ "$2" != none ]; then
+			rpcbind -w || exit 1
+		fi
+		if [ "$2" = full ]; then
+			rpc.statd --no-notify || exit 1
+		fi
+		echo ready >"/tmp/lab-holder.$1"
+		exec sleep infinity' _ "$n" "$mode" </dev/null >>"$LOG" 2>&1 &
+	HOLDER[$n]=$!
+	# killed at exit (lab_exit) without a "Killed" line from bash
+	disown "$!"
+}
+
+# clients_setup: holders c1..c3 (rpcbind, statd), c4 (rpcbind only), and
+# a veth pair per client: server side vsN 10.99.N.1, client side eth0
+# 10.99.N.2.
+clients_setup() {
+	local n i batch=""
+	# Mounts below /mnt propagate between the VM and the holders; nothing
+	# else does.
+	run "mount --make-rprivate /" mount --make-rprivate /
+	mkdir -p /mnt/c1 /mnt/c2 /mnt/c3 /mnt/c4
+	run "bind /mnt" mount --bind /mnt /mnt
+	run "make /mnt shared" mount --make-shared /mnt
+	for n in 1 2 3; do
+		holder_start "$n" full
+	done
+	holder_start 4 rpcbind
+	for n in 1 2 3 4; do
+		for i in $(seq 1 300); do
+			[ -f "/tmp/lab-holder.$n" ] && break
+			kill -0 "${HOLDER[$n]}" 2>/dev/null || break
+			sleep 0.1
+		done
+		[ -f "/tmp/lab-holder.$n" ] ||
+			die "setup: client c$n's namespaces, rpcbind, rpc.statd" "$(tail -n 20 "$LOG")"
+		batch+="link add vs$n type veth peer name eth0 netns ${HOLDER[$n]}
+addr add $SERVER_NET.$n.1/24 dev vs$n
+link set vs$n up
+"
+	done
+	run "veths" ip -batch - <<<"$batch"
+	for n in 1 2 3 4; do
+		run "c$n's eth0" nsenter -t "${HOLDER[$n]}" --net ip -batch - <<EOB
+addr add $SERVER_NET.$n.2/24 dev eth0
+link set eth0 up
+EOB
+	done
+}
+
+# client_ns N CMD...: CMD in client N's network, UTS and mount namespaces.
+client_ns() {
+	local n=$1
+	shift
+	nsenter -t "${HOLDER[$n]}" --net --uts --mount --root --wd "$@"
+}
+
+# mount_kind KIND: /mnt/c1../mnt/c3 mounted with the kind's options.
+mount_kind() {
+	local kind=$1 n out path=$EXPORT
+	[[ "${KIND_OPTS[$kind]}" == vers=4* ]] && path=/
+	for n in 1 2 3; do
+		out=$(client_ns "$n" mount -t nfs -o "${KIND_OPTS[$kind]}" \
+			"$SERVER_NET.$n.1:$path" "/mnt/c$n" 2>&1) || {
+			lab_fail "$kind: mount on client c$n (${KIND_OPTS[$kind]})" "$out"
+			return 1
+		}
+	done
+	mkdir -p "/mnt/c1/$kind" || {
+		lab_fail "$kind: mkdir on /mnt/c1"
+		return 1
+	}
+	lab_ok "$kind: mounted on c1 c2 c3 ($(awk '$2 == "/mnt/c1" { print $4 }' /proc/mounts))"
+}
+
+umount_kind() {
+	local n
+	for n in 1 2 3; do
+		umount "/mnt/c$n" 2>/dev/null || umount -f "/mnt/c$n" 2>/dev/null ||
+			umount -l "/mnt/c$n" 2>>"$LOG"
+	done
+}
+
+lab_setup() {
+	stamp "setup"
+	server_setup
+	stamp "server up"
+	clients_setup
+	stamp "clients up"
+	lab_ok "server and clients c1..c4 set up (kernel $(uname -r))"
+}
+
+# ---- main --------------------------------------------------------------------
+
+: >"$LOG"
+lab_setup
+if [ "${1:-}" = --shell ]; then
+	mount_kind v42
+	echo "${HOLDER[1]} ${HOLDER[2]} ${HOLDER[3]} ${HOLDER[4]}" >/run/lab-holders
+	cat <<EOM
+nfs lab: nfsd exports $EXPORT; clients c1..c3 mount it (kind v42) at
+/mnt/c1 /mnt/c2 /mnt/c3; c4 has rpcbind, no rpc.statd.  The pids whose
+namespaces are clients c1..c4: \$LAB_HOLDERS (nsenter -t PID --net --uts
+--mount --root --wd CMD runs CMD as that client).  A scenario:
+  bash tests/nfs/s_journal.sh      (build: $BUILD)
+'exit' ends the VM.
+EOM
+	export BUILD LAB_KIND=v42 LAB_OPTS=${KIND_OPTS[v42]}
+	export LAB_HOLDERS="${HOLDER[1]} ${HOLDER[2]} ${HOLDER[3]} ${HOLDER[4]}"
+	bash -i
+	exit 0
+fi
+
+kinds=${LAB_KINDS:-$ALL_KINDS}
+scen=${LAB_SCENARIOS:-}
+for kind in $kinds; do
+	[ -n "${KIND_OPTS[$kind]:-}" ] || { lab_fail "unknown mount kind '$kind'"; continue; }
+	stamp "mount $kind"
+	mount_kind "$kind" || { umount_kind; continue; }
+	for s in tests/nfs/s_*.sh; do
+		name=${s##*/s_}
+		name=${name%.sh}
+		if [ -n "$scen" ] && [[ " $scen " != *" $name "* ]] &&
+			[[ " $scen " != *" $kind:$name "* ]]; then
+			continue
+		fi
+		t0=$(date +%s)
+		stamp "$kind $name"
+		LAB_KIND=$kind LAB_OPTS=${KIND_OPTS[$kind]} \
+			LAB_HOLDERS="${HOLDER[1]} ${HOLDER[2]} ${HOLDER[3]} ${HOLDER[4]}" \
+			timeout -k 5 "$SCENARIO_TIMEOUT" bash "$s" 2>&1 |
+			tee -a "$LOG" >/tmp/lab-scenario.out
+		rc=${PIPESTATUS[0]}
+		out=$(cat /tmp/lab-scenario.out)
+		# Prefix each TAP line with the kind and scenario.
+		printf '%s\n' "$out" | sed -E "s/^(not )?ok [0-9]+ - /&$kind: $name: /" |
+			grep -vE '^1\.\.[0-9]+$' >>"$TAP"
+		p=$(grep -cE '^ok ' <<<"$out")
+		f=$(grep -cE '^not ok ' <<<"$out")
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+			lab_fail "$kind: $name did not finish within $SCENARIO_TIMEOUT s"
+		elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			lab_fail "$kind: $name exited $rc without a 'not ok'"
+		fi
+		echo "# $kind $name: $p ok, $f not ok, $(($(date +%s) - t0)) s" >>"$TAP"
+	done
+	umount_kind
+done
+stamp "done"
+dmesg >/lab-results/dmesg
+grep -qE '^not ok ' "$TAP" && exit 1
+exit 0
