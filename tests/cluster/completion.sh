@@ -72,7 +72,7 @@ tap_is "options of janitor" "$(comp "$COHORT --root $R janitor --")" "--dry-run 
 # sync's: those of its usage line, not those its prose mentions.
 want=$("$COHORT" sync --help | sed -n '1,/^[^ u]/p' | grep -oE -- '--[a-z][a-z-]*' | sort -u | tr '\n' ' ' | sed 's/ $//')
 tap_is "options of sync (its usage lines)" "$(comp "$COHORT --root $R sync --")" "$want"
-tap_is "options of sync by their start" "$(comp "$COHORT --root $R sync --exec-")" "--exec-snapshot"
+tap_is "options of sync by their start" "$(comp "$COHORT --root $R sync --exec-")" "--exec-batch --exec-snapshot"
 tap_is "node ids after --node" "$(comp "$COHORT --root $R --node ")" "a b"
 tap_is "package ids for uninstall" "$(comp "$COHORT --root $R uninstall ")" "bar org.example:foo"
 tap_is "package ids for cat, by their start" "$(comp "$COHORT --root $R cat org")" "org.example:foo"
