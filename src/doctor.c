@@ -343,6 +343,54 @@ static void check_ops(struct ctx *x, const char *dir, int samples, int fuse)
 }
 
 /*
+ * The peer check's messages live in one file whose inode never changes,
+ * '.doctor-peer.talk': the holder's announcement in the first slot, the
+ * other node's answer in the second.  Each look opens it by name again
+ * (close-to-open gives fresh bytes), and no name ever appears or vanishes:
+ * a client with 'lookupcache=all' keeps answering "no such file" for a
+ * name it once missed (NFS.md fact 2), so polling for a new name could
+ * wait forever.  It is not the lock file: closing a second descriptor of
+ * the lock file would drop the lock on a FUSE view (NFS.md).
+ */
+#define PEER_SLOT 256
+
+static int peer_read(const char *talk, int slot, char *buf)
+{
+	size_t got = 0;
+	int fd = -1, rc;
+
+	memset(buf, 0, PEER_SLOT + 1);
+	if (cohort__os_open(&fd, talk, O_RDONLY | O_NOFOLLOW, 0))
+		return -1;
+	rc = cohort__os_pread_full(fd, buf, PEER_SLOT,
+				   (uint64_t)slot * PEER_SLOT, &got, talk);
+	cohort__os_close_quiet(fd);
+	buf[PEER_SLOT] = '\0';
+	return rc;
+}
+
+static int peer_write(const char *talk, int slot, const char *text)
+{
+	char buf[PEER_SLOT];
+	int fd = -1, rc;
+
+	/* A longer text is cut at the slot (the last byte stays 0). */
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, text, strnlen(text, sizeof(buf) - 1));
+	if (cohort__os_open(&fd, talk, O_RDWR | O_CREAT | O_NOFOLLOW, 0600))
+		return -1;
+	rc = cohort__os_pwrite_full(fd, buf, sizeof(buf),
+				    (uint64_t)slot * PEER_SLOT, talk);
+	if (!rc)
+		rc = cohort__os_fdatasync(fd, talk);
+	if (rc) {
+		cohort__os_close_quiet(fd);
+		return rc;
+	}
+	return cohort__os_close(fd, talk);
+}
+
+/*
  * Two nodes run this at once.  The first takes an OFD lock on a probe file
  * and announces itself; the second must be refused the lock and answers.
  * If the second gets the lock too, the locks do not exclude across them.
@@ -350,15 +398,13 @@ static void check_ops(struct ctx *x, const char *dir, int samples, int fuse)
 static void check_peer(struct ctx *x, const char *root, const char *node,
 		       int wait_ms)
 {
-	char probe[PATH_MAX], holder[PATH_MAX], result[PATH_MAX], text[512];
-	char *got = NULL;
-	size_t len;
+	char probe[PATH_MAX], talk[PATH_MAX], text[2 * PEER_SLOT + 64];
+	char got[PEER_SLOT + 1];
 	int fd = -1, rc, waited;
 	pid_t pid = getpid();
 
 	snprintf(probe, sizeof(probe), "%s/.doctor-peer.lock", root);
-	snprintf(holder, sizeof(holder), "%s/.doctor-peer.holder", root);
-	snprintf(result, sizeof(result), "%s/.doctor-peer.result", root);
+	snprintf(talk, sizeof(talk), "%s/.doctor-peer.talk", root);
 	if (cohort__os_open(&fd, probe, O_RDWR | O_CREAT | O_NOFOLLOW, 0600)) {
 		say(x, "peer", COHORT_DOCTOR_FAIL, NULL, "cannot open '%s': %s",
 		    probe, cohort_error_last());
@@ -368,14 +414,11 @@ static void check_peer(struct ctx *x, const char *root, const char *node,
 	rc = cohort__os_lock_ofd(fd, F_WRLCK, probe);
 	if (rc == COHORT_ELOCKED) {
 		/* We are the second: the first one's lock held. */
-		if (cohort__os_read_file(&got, &len, holder, 512) == 0) {
+		if (peer_read(talk, 0, got) == 0 && got[0])
 			snprintf(text, sizeof(text), "excluded by %s", got);
-			free(got);
-		} else {
+		else
 			snprintf(text, sizeof(text), "excluded\n");
-		}
-		(void)cohort__os_write_atomic(result, text, strlen(text), 0600,
-					      node);
+		(void)peer_write(talk, 1, text);
 		say(x, "peer", COHORT_DOCTOR_OK, NULL,
 		    "a lock held by the other node excluded this one");
 		goto out;
@@ -389,13 +432,12 @@ static void check_peer(struct ctx *x, const char *root, const char *node,
 		goto out;
 	}
 	/* Holding.  Someone else announced holding it too? */
-	if (cohort__os_read_file(&got, &len, holder, 512) == 0) {
-		char other[256];
+	if (peer_read(talk, 0, got) == 0 && got[0]) {
+		char other[PEER_SLOT];
 
 		if (sscanf(got, "%255s", other) == 1 && strcmp(other, node)) {
 			snprintf(text, sizeof(text), "both %s\n", node);
-			(void)cohort__os_write_atomic(result, text, strlen(text),
-						      0600, node);
+			(void)peer_write(talk, 1, text);
 			say(x, "peer", COHORT_DOCTOR_FAIL,
 			    "locks are not coherent across these mounts: make "
 			    "sure the mount has locking (no 'nolock'); cohort "
@@ -403,17 +445,18 @@ static void check_peer(struct ctx *x, const char *root, const char *node,
 			    "= lease)",
 			    "this node and node '%s' both got the same lock",
 			    other);
-			free(got);
 			goto out;
 		}
-		free(got);
 	}
 	cohort__error_clear();
-	(void)cohort__os_unlink(result);
 	snprintf(text, sizeof(text), "%s %ld\n", node, (long)pid);
-	(void)cohort__os_write_atomic(holder, text, strlen(text), 0600, node);
+	if (peer_write(talk, 1, "") || peer_write(talk, 0, text)) {
+		say(x, "peer", COHORT_DOCTOR_FAIL, NULL, "cannot write '%s': %s",
+		    talk, cohort_error_last());
+		goto out;
+	}
 	for (waited = 0; waited < wait_ms; waited += 100) {
-		if (cohort__os_read_file(&got, &len, result, 512) == 0) {
+		if (peer_read(talk, 1, got) == 0 && got[0]) {
 			if (!strncmp(got, "excluded", 8))
 				say(x, "peer", COHORT_DOCTOR_OK, NULL,
 				    "the other node was refused the lock this "
@@ -422,7 +465,6 @@ static void check_peer(struct ctx *x, const char *root, const char *node,
 				say(x, "peer", COHORT_DOCTOR_FAIL,
 				    "locks are not coherent across these mounts",
 				    "the other node got the lock this node held");
-			free(got);
 			goto done;
 		}
 		cohort__os_sleep_ms(100);
@@ -431,8 +473,9 @@ static void check_peer(struct ctx *x, const char *root, const char *node,
 	    "run 'cohort doctor --peer-check' on a second node at the same time",
 	    "no other node answered within %d s", wait_ms / 1000);
 done:
-	(void)cohort__os_unlink(holder);
-	(void)cohort__os_unlink(result);
+	/* Empty slots for the next check; the file stays. */
+	(void)peer_write(talk, 0, "");
+	(void)peer_write(talk, 1, "");
 out:
 	cohort__error_clear();
 	cohort__os_close_quiet(fd);

@@ -165,8 +165,10 @@ excl=$(grep -h '^ok  *peer ' "$W/peer.a.out" "$W/peer.b.out" | grep -c 'excluded
 held=$(grep -h '^ok  *peer ' "$W/peer.a.out" "$W/peer.b.out" | grep -c 'refused the lock this node held')
 tap_is "peer-check: one side was excluded by the other's lock, the other saw it refused" \
 	"excluded=$excl held=$held" "excluded=1 held=1"
-tap_is "peer-check: the probe's holder and result files are removed" \
-	"$(ls -A "$SHARED/peer" | grep -Ev '^\.doctor-peer\.lock$' | tr '\n' ' ')" ""
+tap_is "peer-check: leaves only its lock file and its talk file" \
+	"$(ls -A "$SHARED/peer" | grep -Ev '^\.doctor-peer\.(lock|talk)$' | tr '\n' ' ')" ""
+tap_is "peer-check: the talk file's slots are empty again" \
+	"$(tr -d '\0' <"$SHARED/peer/.doctor-peer.talk" | wc -c)" 0
 
 # ---- 3. world-writable root without the sticky bit -----------------------------
 

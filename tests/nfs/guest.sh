@@ -4,21 +4,27 @@
 # every scenario on every mount kind.  TAP goes to /lab-results/tap.
 #
 #   guest.sh           set up, then run the matrix
-#   guest.sh --shell   set up, mount kind v42, then an interactive shell
+#   guest.sh --shell   set up, mount kind v42 on lane 1, then a shell
 #
 # Server: the kernel nfsd in the VM's first network namespace, exporting
 # /srv/nfs (ext4 on the virtio disk /dev/vda, formatted at each boot) to
 # 10.99.0.0/16, lease and grace times 10 s (the kernel's minimum), NLM grace
 # 10 s; rpcbind, rpc.statd and rpc.mountd beside it.
-# Clients: network namespaces c1, c2, c3 (and c4, the one without
-# rpc.statd, whose rpcbind s_doctor.sh stops), each joined to the server by a veth pair (server
+# Clients: two lanes of four clients each, so that two scenarios run at
+# once (a scenario spends most of its time waiting for RPC round trips;
+# one lane keeps about one of the VM's two CPUs busy).  Lane L's clients
+# c1..c4 are network namespaces numbered 4(L-1)+1..4(L-1)+4 (in lane 1,
+# 1..4; in lane 2, 5..8), each joined to the server by a veth pair (server
 # 10.99.N.1, client 10.99.N.2) and with its own UTS namespace (host name
-# labcN: its own NFSv4 client id and NLM caller name).  A holder process
-# per client keeps the namespaces and, in a private mount namespace with
-# its own /run and /var/lib/nfs, the client's rpcbind and rpc.statd (NFSv3
-# locks need both, NFS.md fact 14).  Mounts are made with nsenter into the
-# client's network and UTS namespaces but in the VM's one mount namespace,
-# so client N's mount is /mnt/cN.
+# labcN: its own NFSv4 client id and NLM caller name).  c4 has rpcbind but
+# no rpc.statd (s_doctor.sh stops its rpcbind).  A holder process per
+# client keeps the namespaces and, in a private mount namespace with its
+# own /run and /var/lib/nfs, the client's rpcbind and rpc.statd (NFSv3
+# locks need both, NFS.md fact 14).  Mounts are made inside the holder's
+# mount namespace and propagate to the VM's, so lane L's client K is
+# /mnt/lL/cK.  The scenarios of every kind form one queue (by kind, then
+# name); each lane takes the next one, mounting its kind on c1..c3 when it
+# changes.
 #
 # Mount kinds (LAB_KINDS selects some): v42 (NFSv4.2, defaults), v41
 # (NFSv4.1), v3 (NFSv3, NLM locks), v3nolock (NFSv3 'nolock': the lease
@@ -34,6 +40,7 @@ export LAB_RESULTS=/lab-results
 EXPORT=/srv/nfs
 SERVER_NET=10.99
 ALL_KINDS="v42 v41 v3 v3nolock v42ac"
+LANES=${LAB_LANES:-2}
 # A scenario that takes longer is killed (and reported).
 SCENARIO_TIMEOUT=${LAB_SCENARIO_TIMEOUT:-240}
 declare -A KIND_OPTS=(
@@ -44,15 +51,20 @@ declare -A KIND_OPTS=(
 	[v42ac]="vers=4.2,actimeo=60,lookupcache=all"
 )
 declare -A HOLDER=()
+# Per lane: the mount kind on its c1..c3 now.
+declare -A LANE_KIND=()
 
 N=0
 tap_line() { echo "$*" >>"$TAP"; }
+# (Two lanes write TAP at once: each block is one write of whole lines.)
 lab_ok() { N=$((N + 1)); tap_line "ok $N - nfs lab: $1"; }
 lab_fail() {
+	local msg
 	N=$((N + 1))
-	tap_line "not ok $N - nfs lab: $1"
+	msg="not ok $N - nfs lab: $1"
 	shift
-	[ $# -gt 0 ] && printf '%s\n' "$@" | tail -n 30 | sed 's/^/#   /' >>"$TAP"
+	[ $# -gt 0 ] && msg+=$'\n'$(printf '%s\n' "$@" | tail -n 30 | sed 's/^/#   /')
+	tap_line "$msg"
 }
 die() {
 	lab_fail "$@"
@@ -70,8 +82,10 @@ stamp() {
 }
 # At exit: stop the holders and their daemons, unmount the clients.
 lab_exit() {
-	local n
-	umount_kind 2>/dev/null
+	local n l
+	for l in $(seq 1 "$LANES"); do
+		umount_kind "$l" 2>/dev/null
+	done
 	for n in "${!HOLDER[@]}"; do
 		# The holder, and rpcbind and rpc.statd, which left it.
 		kill -KILL $(ip netns pids "c$n" 2>/dev/null) "${HOLDER[$n]}" 2>/dev/null
@@ -88,7 +102,7 @@ server_setup() {
 	rm -f /etc/hosts /etc/resolv.conf
 	{
 		echo "127.0.0.1 localhost"
-		for n in 1 2 3 4; do
+		for n in $(seq 1 $((4 * LANES))); do
 			echo "$SERVER_NET.$n.1 labsrv$n"
 			echo "$SERVER_NET.$n.2 labc$n"
 		done
@@ -147,41 +161,58 @@ holder_start() {
 	disown "$!"
 }
 
-# clients_setup: holders c1..c3 (rpcbind, statd), c4 (rpcbind only), and
-# a veth pair per client: server side vsN 10.99.N.1, client side eth0
-# 10.99.N.2.
+# clients_setup: per lane, holders for c1..c3 (rpcbind, statd) and c4
+# (rpcbind only), and a veth pair per client: server side vsN 10.99.N.1,
+# client side eth0 10.99.N.2.
 clients_setup() {
-	local n i batch=""
+	local n i l batch=""
 	# Mounts below /mnt propagate between the VM and the holders; nothing
 	# else does.
 	run "mount --make-rprivate /" mount --make-rprivate /
-	mkdir -p /mnt/c1 /mnt/c2 /mnt/c3 /mnt/c4
+	for l in $(seq 1 "$LANES"); do
+		mkdir -p /mnt/l$l/c1 /mnt/l$l/c2 /mnt/l$l/c3 /mnt/l$l/c4
+	done
 	run "bind /mnt" mount --bind /mnt /mnt
 	run "make /mnt shared" mount --make-shared /mnt
-	for n in 1 2 3; do
-		holder_start "$n" full
+	for n in $(seq 1 $((4 * LANES))); do
+		if [ $((n % 4)) = 0 ]; then
+			holder_start "$n" rpcbind
+		else
+			holder_start "$n" full
+		fi
 	done
-	holder_start 4 rpcbind
-	for n in 1 2 3 4; do
+	for n in $(seq 1 $((4 * LANES))); do
 		for i in $(seq 1 300); do
 			[ -f "/tmp/lab-holder.$n" ] && break
 			kill -0 "${HOLDER[$n]}" 2>/dev/null || break
 			sleep 0.1
 		done
 		[ -f "/tmp/lab-holder.$n" ] ||
-			die "setup: client c$n's namespaces, rpcbind, rpc.statd" "$(tail -n 20 "$LOG")"
+			die "setup: client $n's namespaces, rpcbind, rpc.statd" "$(tail -n 20 "$LOG")"
 		batch+="link add vs$n type veth peer name eth0 netns ${HOLDER[$n]}
 addr add $SERVER_NET.$n.1/24 dev vs$n
 link set vs$n up
 "
 	done
 	run "veths" ip -batch - <<<"$batch"
-	for n in 1 2 3 4; do
-		run "c$n's eth0" nsenter -t "${HOLDER[$n]}" --net ip -batch - <<EOB
+	for n in $(seq 1 $((4 * LANES))); do
+		run "client $n's eth0" nsenter -t "${HOLDER[$n]}" --net ip -batch - <<EOB
 addr add $SERVER_NET.$n.2/24 dev eth0
 link set eth0 up
 EOB
 	done
+}
+
+# lane_holders L: the pids whose namespaces are lane L's c1..c4.
+lane_holders() {
+	local b=$((4 * ($1 - 1)))
+	echo "${HOLDER[$((b + 1))]} ${HOLDER[$((b + 2))]} ${HOLDER[$((b + 3))]} ${HOLDER[$((b + 4))]}"
+}
+
+# lane_addrs L: the server's addresses as lane L's c1..c4 reach it.
+lane_addrs() {
+	local b=$((4 * ($1 - 1)))
+	echo "$SERVER_NET.$((b + 1)).1 $SERVER_NET.$((b + 2)).1 $SERVER_NET.$((b + 3)).1 $SERVER_NET.$((b + 4)).1"
 }
 
 # client_ns N CMD...: CMD in client N's network, UTS and mount namespaces.
@@ -191,30 +222,35 @@ client_ns() {
 	nsenter -t "${HOLDER[$n]}" --net --uts --mount --root --wd "$@"
 }
 
-# mount_kind KIND: /mnt/c1../mnt/c3 mounted with the kind's options.
+# mount_kind L KIND: lane L's /mnt/lL/c1..c3 mounted with the kind's
+# options.
 mount_kind() {
-	local kind=$1 n out path=$EXPORT
+	local l=$1 kind=$2 n c out path=$EXPORT
 	[[ "${KIND_OPTS[$kind]}" == vers=4* ]] && path=/
-	for n in 1 2 3; do
+	for c in 1 2 3; do
+		n=$((4 * (l - 1) + c))
 		out=$(client_ns "$n" mount -t nfs -o "${KIND_OPTS[$kind]}" \
-			"$SERVER_NET.$n.1:$path" "/mnt/c$n" 2>&1) || {
-			lab_fail "$kind: mount on client c$n (${KIND_OPTS[$kind]})" "$out"
+			"$SERVER_NET.$n.1:$path" "/mnt/l$l/c$c" 2>&1) || {
+			lab_fail "$kind: mount on lane $l's client c$c (${KIND_OPTS[$kind]})" "$out"
 			return 1
 		}
 	done
-	mkdir -p "/mnt/c1/$kind" || {
-		lab_fail "$kind: mkdir on /mnt/c1"
+	mkdir -p "/mnt/l$l/c1/$kind" || {
+		lab_fail "$kind: mkdir on /mnt/l$l/c1"
 		return 1
 	}
-	lab_ok "$kind: mounted on c1 c2 c3 ($(awk '$2 == "/mnt/c1" { print $4 }' /proc/mounts))"
+	LANE_KIND[$l]=$kind
+	lab_ok "$kind: mounted on lane $l's c1 c2 c3 ($(awk -v m="/mnt/l$l/c1" '$2 == m { print $4 }' /proc/mounts))"
 }
 
 umount_kind() {
-	local n
-	for n in 1 2 3; do
-		umount "/mnt/c$n" 2>/dev/null || umount -f "/mnt/c$n" 2>/dev/null ||
-			umount -l "/mnt/c$n" 2>>"$LOG"
+	local l=$1 c
+	for c in 1 2 3; do
+		mountpoint -q "/mnt/l$l/c$c" || continue
+		umount "/mnt/l$l/c$c" 2>/dev/null || umount -f "/mnt/l$l/c$c" 2>/dev/null ||
+			umount -l "/mnt/l$l/c$c" 2>>"$LOG"
 	done
+	LANE_KIND[$l]=""
 }
 
 lab_setup() {
@@ -223,7 +259,7 @@ lab_setup() {
 	stamp "server up"
 	clients_setup
 	stamp "clients up"
-	lab_ok "server and clients c1..c4 set up (kernel $(uname -r))"
+	lab_ok "server and $LANES lanes of clients c1..c4 set up (kernel $(uname -r))"
 }
 
 # ---- main --------------------------------------------------------------------
@@ -231,28 +267,78 @@ lab_setup() {
 : >"$LOG"
 lab_setup
 if [ "${1:-}" = --shell ]; then
-	mount_kind v42
-	echo "${HOLDER[1]} ${HOLDER[2]} ${HOLDER[3]} ${HOLDER[4]}" >/run/lab-holders
+	mount_kind 1 v42
 	cat <<EOM
-nfs lab: nfsd exports $EXPORT; clients c1..c3 mount it (kind v42) at
-/mnt/c1 /mnt/c2 /mnt/c3; c4 has rpcbind, no rpc.statd.  The pids whose
-namespaces are clients c1..c4: \$LAB_HOLDERS (nsenter -t PID --net --uts
---mount --root --wd CMD runs CMD as that client).  A scenario:
+nfs lab: nfsd exports $EXPORT; lane 1's clients c1..c3 mount it (kind v42)
+at /mnt/l1/c1 /mnt/l1/c2 /mnt/l1/c3; c4 has rpcbind, no rpc.statd.  The
+pids whose namespaces are clients c1..c4: \$LAB_HOLDERS (nsenter -t PID
+--net --uts --mount --root --wd CMD runs CMD as that client).  A scenario:
   bash tests/nfs/s_journal.sh      (build: $BUILD)
 'exit' ends the VM.
 EOM
-	export BUILD LAB_KIND=v42 LAB_OPTS=${KIND_OPTS[v42]}
-	export LAB_HOLDERS="${HOLDER[1]} ${HOLDER[2]} ${HOLDER[3]} ${HOLDER[4]}"
+	export BUILD LAB_KIND=v42 LAB_OPTS=${KIND_OPTS[v42]} LAB_MNT=/mnt/l1
+	LAB_HOLDERS=$(lane_holders 1)
+	LAB_ADDRS=$(lane_addrs 1)
+	export LAB_HOLDERS LAB_ADDRS
 	bash -i
 	exit 0
 fi
 
+# run_job L KIND NAME: scenario tests/nfs/s_NAME.sh on lane L, mounted
+# with KIND; its TAP lines, prefixed with the kind and name, in one block.
+run_job() {
+	local l=$1 kind=$2 name=$3 s=tests/nfs/s_$3.sh t0 rc out p f block trace=()
+	if [ "${LANE_KIND[$l]:-}" != "$kind" ]; then
+		umount_kind "$l"
+		stamp "lane $l: mount $kind"
+		mount_kind "$l" "$kind" || { umount_kind "$l"; return 1; }
+	fi
+	t0=$(date +%s)
+	stamp "lane $l: $kind $name"
+	# (bash ignores PS4 from the environment when run as root)
+	[ -n "${LAB_TRACE:-}" ] && trace=(bash -c 'PS4="+ \$EPOCHREALTIME "
+BASH_XTRACEFD=9; set -x; . "$0"')
+	LAB_KIND=$kind LAB_OPTS=${KIND_OPTS[$kind]} LAB_MNT=/mnt/l$l \
+		LAB_HOLDERS=$(lane_holders "$l") LAB_ADDRS=$(lane_addrs "$l") \
+		timeout -k 5 "$SCENARIO_TIMEOUT" "${trace[@]:-bash}" "$s" \
+		9>"/lab-results/trace.$kind.$name" >"/tmp/lab-job.$l.out" 2>&1
+	rc=$?
+	out=$(cat "/tmp/lab-job.$l.out")
+	cat "/tmp/lab-job.$l.out" >>"$LOG"
+	p=$(grep -cE '^ok ' <<<"$out")
+	f=$(grep -cE '^not ok ' <<<"$out")
+	# Prefix each TAP line with the kind and scenario.
+	block=$(printf '%s\n' "$out" | sed -E "s/^(not )?ok [0-9]+ - /&$kind: $name: /" |
+		grep -vE '^1\.\.[0-9]+$')
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		f=$((f + 1))
+		block+=$'\n'"not ok - nfs lab: $kind: $name did not finish within $SCENARIO_TIMEOUT s"
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=$((f + 1))
+		block+=$'\n'"not ok - nfs lab: $kind: $name exited $rc without a 'not ok'"
+	fi
+	block+=$'\n'"# $kind $name (lane $l): $p ok, $f not ok, $(($(date +%s) - t0)) s"
+	tap_line "$block"
+}
+
+# lane L: take the next job of the queue (claimed with mkdir) until none
+# is left.
+lane() {
+	local l=$1 i=0 job
+	for job in "${JOBS[@]}"; do
+		i=$((i + 1))
+		mkdir "/tmp/lab-claim.$i" 2>/dev/null || continue
+		run_job "$l" ${job%:*} ${job#*:}
+	done
+	umount_kind "$l"
+	stamp "lane $l: done"
+}
+
 kinds=${LAB_KINDS:-$ALL_KINDS}
 scen=${LAB_SCENARIOS:-}
+JOBS=()
 for kind in $kinds; do
 	[ -n "${KIND_OPTS[$kind]:-}" ] || { lab_fail "unknown mount kind '$kind'"; continue; }
-	stamp "mount $kind"
-	mount_kind "$kind" || { umount_kind; continue; }
 	for s in tests/nfs/s_*.sh; do
 		name=${s##*/s_}
 		name=${name%.sh}
@@ -260,28 +346,15 @@ for kind in $kinds; do
 			[[ " $scen " != *" $kind:$name "* ]]; then
 			continue
 		fi
-		t0=$(date +%s)
-		stamp "$kind $name"
-		LAB_KIND=$kind LAB_OPTS=${KIND_OPTS[$kind]} \
-			LAB_HOLDERS="${HOLDER[1]} ${HOLDER[2]} ${HOLDER[3]} ${HOLDER[4]}" \
-			timeout -k 5 "$SCENARIO_TIMEOUT" bash "$s" 2>&1 |
-			tee -a "$LOG" >/tmp/lab-scenario.out
-		rc=${PIPESTATUS[0]}
-		out=$(cat /tmp/lab-scenario.out)
-		# Prefix each TAP line with the kind and scenario.
-		printf '%s\n' "$out" | sed -E "s/^(not )?ok [0-9]+ - /&$kind: $name: /" |
-			grep -vE '^1\.\.[0-9]+$' >>"$TAP"
-		p=$(grep -cE '^ok ' <<<"$out")
-		f=$(grep -cE '^not ok ' <<<"$out")
-		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			lab_fail "$kind: $name did not finish within $SCENARIO_TIMEOUT s"
-		elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-			lab_fail "$kind: $name exited $rc without a 'not ok'"
-		fi
-		echo "# $kind $name: $p ok, $f not ok, $(($(date +%s) - t0)) s" >>"$TAP"
+		JOBS+=("$kind:$name")
 	done
-	umount_kind
 done
+rm -rf /tmp/lab-claim.*
+for l in $(seq 1 "$LANES"); do
+	lane "$l" &
+	sleep 1
+done
+wait
 stamp "done"
 dmesg >/lab-results/dmesg
 grep -qE '^not ok ' "$TAP" && exit 1

@@ -4,8 +4,8 @@
 # It reuses the cluster suite's helpers (tests/cluster/lib.sh: TAP,
 # bg_start, wait_for, kill_tree, node_bind, node_cohort, write_conf, ...);
 # only the "views" differ: node N's view is the kernel NFS client N's
-# mount /mnt/cN, and every node command runs in client N's UTS namespace
-# (host name labcN), so cohort sees three hosts.
+# mount $LAB_MNT/cN, and every node command runs in client N's UTS
+# namespace (host name labcN), so cohort sees three hosts.
 #
 #	lab_setup NAME      a fresh folder KIND/NAME on the export; node
 #	                    a works through c1, b through c2, c through c3;
@@ -18,14 +18,18 @@
 #	percentile P FILE   the P-th percentile of the numbers in FILE
 #
 # Environment from guest.sh: LAB_KIND (v42, v41, v3, v3nolock, v42ac),
-# LAB_OPTS (its mount options), LAB_HOLDERS (pids whose namespaces are
-# clients c1..c4), BUILD.
+# LAB_OPTS (its mount options), LAB_MNT (the lane's folder of mounts:
+# client N's is LAB_MNT/cN), LAB_HOLDERS (pids whose namespaces are
+# clients c1..c4), LAB_ADDRS (the server's address as each of c1..c4
+# reaches it), BUILD.
 NFS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/cluster/lib.sh
 . "$NFS_HERE/../cluster/lib.sh"
 
 LAB_KIND=${LAB_KIND:?LAB_KIND is set by tests/nfs/guest.sh}
 read -r -a LAB_HOLDER <<<"${LAB_HOLDERS:?LAB_HOLDERS is set by tests/nfs/guest.sh}"
+read -r -a LAB_ADDR <<<"${LAB_ADDRS:?LAB_ADDRS is set by tests/nfs/guest.sh}"
+LAB_MNT=${LAB_MNT:?LAB_MNT is set by tests/nfs/guest.sh}
 LAB_DIR=""
 RPC_COUNT=$NFS_HERE/rpc-count
 
@@ -55,12 +59,12 @@ lab_setup() {
 	CLUSTER_K=3
 	LAB_DIR=$LAB_KIND/$name
 	for n in 1 2 3; do
-		[ -d "/mnt/c$n/$LAB_KIND" ] ||
-			tap_bail "client c$n's mount /mnt/c$n shows '$LAB_KIND'"
+		[ -d "$LAB_MNT/c$n/$LAB_KIND" ] ||
+			tap_bail "client c$n's mount $LAB_MNT/c$n shows '$LAB_KIND'"
 	done
-	mkdir -p "/mnt/c1/$LAB_DIR" || tap_bail "mkdir /mnt/c1/$LAB_DIR"
+	mkdir -p "$LAB_MNT/c1/$LAB_DIR" || tap_bail "mkdir $LAB_MNT/c1/$LAB_DIR"
 	# The operator writes cohort.conf through client 1.
-	SHARED=/mnt/c1/$LAB_DIR
+	SHARED=$LAB_MNT/c1/$LAB_DIR
 	ROOT_SHARED=$SHARED/$ROOT_NAME
 	node_bind a 1
 	node_bind b 2
@@ -101,8 +105,8 @@ lab_jar() {
 }
 
 # Overrides of tests/cluster/lib.sh: client N instead of view vN.
-node_view() { echo "/mnt/c$(node_viewno "$1")/$LAB_DIR"; }
-node_root() { echo "/mnt/c$(node_viewno "$1")/$LAB_DIR/$ROOT_NAME"; }
+node_view() { echo "$LAB_MNT/c$(node_viewno "$1")/$LAB_DIR"; }
+node_root() { echo "$LAB_MNT/c$(node_viewno "$1")/$LAB_DIR/$ROOT_NAME"; }
 
 # client_uts N CMD...: CMD with client N's host name.
 client_uts() {
@@ -125,7 +129,7 @@ node_rpc() {
 	local id=$1 file=$2 n
 	shift 2
 	n=$(node_viewno "$id")
-	"$RPC_COUNT" -o "$file" "/mnt/c$n" -- \
+	"$RPC_COUNT" -o "$file" "$LAB_MNT/c$n" -- \
 		nsenter -t "${LAB_HOLDER[$((n - 1))]}" --uts "$COHORT" \
 		--root "$(node_root "$id")" --node "$id" \
 		--state "$(node_state "$id")" "$@"

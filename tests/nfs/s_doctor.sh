@@ -93,10 +93,11 @@ fi
 
 [ "$LAB_KIND" = v3 ] || exit 0
 C4="${LAB_HOLDER[3]}"
-mp=/mnt/c4
+mp=$LAB_MNT/c4
+a4=${LAB_ADDR[3]}
 out=$(nsenter -t "$C4" --net --uts --mount --root --wd \
-	mount -i -t nfs -o vers=3,proto=tcp,mountproto=tcp,addr=10.99.4.1,mountaddr=10.99.4.1 \
-	10.99.4.1:/srv/nfs "$mp" 2>&1) ||
+	mount -i -t nfs -o "vers=3,proto=tcp,mountproto=tcp,addr=$a4,mountaddr=$a4" \
+	"$a4:/srv/nfs" "$mp" 2>&1) ||
 	tap_bail "mount NFSv3 with locks on c4 (rpcbind, no rpc.statd)" "$out" \
 	"$(dmesg | tail -n 5)"
 # Stop c4's rpcbind: the processes in c4's network namespace named rpcbind.

@@ -28,7 +28,7 @@ for i in $(seq 1 $NINIT); do
 	bg_start bash -c ': >"$2"; read -r _ <"$1"; shift 2; exec "$@"' \
 		_ "$fifo" "$W/ready.$i" \
 		nsenter -t "${LAB_HOLDER[$((n - 1))]}" --uts \
-		"$COHORT" --root "/mnt/c$n/$LAB_DIR/$ROOT_NAME" init \
+		"$COHORT" --root "$LAB_MNT/c$n/$LAB_DIR/$ROOT_NAME" init \
 		>"$W/out.$i" 2>"$W/err.$i"
 	pids+=("$BG_PID")
 done

@@ -29,9 +29,11 @@ measure() {
 		tap_fail "$name: exit $rc" "$out"
 		return
 	fi
-	tap_ok "$name costs $(cut -d' ' -f1 "$W/rpc.$name") RPCs"
-	note "rpc $LAB_KIND $name: $(cat "$W/rpc.$name")"
-	echo "$LAB_KIND $name $(cat "$W/rpc.$name")" >>"${LAB_RESULTS:-$T}/rpc"
+	local line
+	read -r line <"$W/rpc.$name"
+	tap_ok "$name costs ${line%% *} RPCs"
+	note "rpc $LAB_KIND $name: $line"
+	echo "$LAB_KIND $name $line" >>"${LAB_RESULTS:-$T}/rpc"
 }
 
 measure append append "$REC"

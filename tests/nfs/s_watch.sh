@@ -2,7 +2,7 @@
 # tests/nfs/s_watch.sh - watch propagation across kernel NFS clients.
 #
 # Nodes b (c2) and c (c3) run 'cohort watch --json --poll-ms 250'; node a
-# appends 12 records through c1, one every ~0.3 s.  Each watcher prints
+# appends 8 records through c1, one every ~0.3 s.  Each watcher prints
 # every record once, in order, as the log has them.  The time from a
 # record's own time (taken by the appender just before its commit; the
 # three clients share the VM's one clock) to a watcher's line is measured
@@ -14,7 +14,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 lab_setup watch
 W=$T/work
-NREC=12
+NREC=8
 LIMIT_MS=5000
 lab_cluster a b c
 
