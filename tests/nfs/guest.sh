@@ -5,6 +5,8 @@
 #
 #   guest.sh           set up, then run the matrix
 #   guest.sh --shell   set up, mount kind v42 on lane 1, then a shell
+#   (LAB_MODE=bench)   tests/nfs/bench.sh on each of LAB_KINDS (default
+#                      v42 and v3nolock), one lane: make bench's NFS part
 #
 # Server: the kernel nfsd in the VM's first network namespace, exporting
 # /srv/nfs (ext4 on the virtio disk /dev/vda, formatted at each boot) to
@@ -41,6 +43,7 @@ EXPORT=/srv/nfs
 SERVER_NET=10.99
 ALL_KINDS="v42 v41 v3 v3nolock v42ac"
 LANES=${LAB_LANES:-2}
+[ "$LAB_MODE" = bench ] && LANES=1
 # A scenario that takes longer is killed (and reported).
 SCENARIO_TIMEOUT=${LAB_SCENARIO_TIMEOUT:-240}
 declare -A KIND_OPTS=(
@@ -288,6 +291,7 @@ fi
 # with KIND; its TAP lines, prefixed with the kind and name, in one block.
 run_job() {
 	local l=$1 kind=$2 name=$3 s=tests/nfs/s_$3.sh t0 rc out p f block trace=()
+	[ "$name" = bench ] && s=tests/nfs/bench.sh
 	if [ "${LANE_KIND[$l]:-}" != "$kind" ]; then
 		umount_kind "$l"
 		stamp "lane $l: mount $kind"
@@ -298,7 +302,8 @@ run_job() {
 	# (bash ignores PS4 from the environment when run as root)
 	[ -n "${LAB_TRACE:-}" ] && trace=(bash -c 'PS4="+ \$EPOCHREALTIME "
 BASH_XTRACEFD=9; set -x; . "$0"')
-	LAB_KIND=$kind LAB_OPTS=${KIND_OPTS[$kind]} LAB_MNT=/mnt/l$l \
+	BENCH_NFS_SECONDS=${BENCH_NFS_SECONDS:-3} \
+		LAB_KIND=$kind LAB_OPTS=${KIND_OPTS[$kind]} LAB_MNT=/mnt/l$l \
 		LAB_HOLDERS=$(lane_holders "$l") LAB_ADDRS=$(lane_addrs "$l") \
 		timeout -k 5 "$SCENARIO_TIMEOUT" "${trace[@]:-bash}" "$s" \
 		9>"/lab-results/trace.$kind.$name" >"/tmp/lab-job.$l.out" 2>&1
@@ -336,9 +341,17 @@ lane() {
 
 kinds=${LAB_KINDS:-$ALL_KINDS}
 scen=${LAB_SCENARIOS:-}
+if [ "$LAB_MODE" = bench ]; then
+	kinds=${LAB_KINDS:-v42 v3nolock}
+	scen=bench
+fi
 JOBS=()
 for kind in $kinds; do
 	[ -n "${KIND_OPTS[$kind]:-}" ] || { lab_fail "unknown mount kind '$kind'"; continue; }
+	if [ "$LAB_MODE" = bench ]; then
+		JOBS+=("$kind:bench")
+		continue
+	fi
 	for s in tests/nfs/s_*.sh; do
 		name=${s##*/s_}
 		name=${name%.sh}

@@ -6,6 +6,10 @@
 #                                          kind; TAP lines on stdout
 #   BUILD=build tests/nfs/lab.sh --shell   boot the lab with a shell on the
 #                                          console (make nfs-shell)
+#   BUILD=build tests/nfs/lab.sh --bench   tests/nfs/bench.sh on v42 and
+#                                          v3nolock (make bench's NFS part;
+#                                          LAB_KINDS chooses); its figures
+#                                          in $BUILD/nfs/run/bench
 #
 # What it does on this machine (nothing is installed, nothing leaves it):
 # 1. Debian's own kernel: the package linux-image-amd64 depends on (e.g.
@@ -40,6 +44,7 @@ case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 NFS=$BUILD/nfs
 MODE=run
 [ "${1:-}" = --shell ] && MODE=shell
+[ "${1:-}" = --bench ] && MODE=bench
 LAB_TIMEOUT=${LAB_TIMEOUT:-1500}
 LAB_MEM=${LAB_MEM:-2048}
 
@@ -132,6 +137,7 @@ truncate -s 2G "$NFS/disk.img" || fail "cannot create '$NFS/disk.img'"
 	printf 'LAB_SCENARIOS=%q\n' "${LAB_SCENARIOS:-}"
 	printf 'LAB_TERM=%q\n' "${TERM:-vt100}"
 	printf 'LAB_TRACE=%q\n' "${LAB_TRACE:-}"
+	printf 'BENCH_NFS_SECONDS=%q\n' "${BENCH_NFS_SECONDS:-3}"
 } >"$RUN/env"
 : >"$RUN/tap"
 
