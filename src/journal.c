@@ -563,6 +563,21 @@ static int recover_tail(cohort_journal *j, struct cohort__head *h)
 
 	if ((rc = cohort__os_fstat(&st, j->seg_fd, j->seg_path)))
 		return rc;
+	if (st.size != h->off) {
+		/*
+		 * A descriptor kept open across commits can show a size and
+		 * pages older than the head another client published: the
+		 * Linux NFSv3 client kept answering the size of its own last
+		 * commit, forced GETATTR or not (measured in the lab, three
+		 * writers on 'nolock').  Open the segment again by name
+		 * (close-to-open) before believing it.
+		 */
+		cohort__os_close_quiet(j->seg_fd);
+		j->seg_fd = -1;
+		if ((rc = writer_seg(j, h->seg)) ||
+		    (rc = cohort__os_fstat(&st, j->seg_fd, j->seg_path)))
+			return rc;
+	}
 	if (st.size < h->off)
 		return cohort__error(COHORT_ECORRUPT,
 				     "journal segment '%s' is %llu bytes but the "

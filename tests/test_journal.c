@@ -859,6 +859,77 @@ START_TEST(test_two_handles)
 }
 END_TEST
 
+/*
+ * A handle kept open across commits, on the Linux NFSv3 client: after
+ * another client committed, a forced GETATTR through the writer's kept
+ * descriptor still answered the size of its own last commit (measured in
+ * the real-NFS lab, three writers on 'nolock').  The stand-in: the next
+ * fstat of a segment descriptor answers 8 bytes less than the file has.  The writer
+ * must open the segment again by name rather than call it corruption.
+ */
+static int stale_seg_stats; /* how many fstats of a segment lie */
+static int stale_seg_lied;
+
+static int stale_statx(int dirfd, const char *path, int flags,
+		       unsigned int mask, struct statx *st)
+{
+	char link[64], target[PATH_MAX];
+	ssize_t n;
+	int r = cohort__sys_default.statx(dirfd, path, flags, mask, st);
+
+	if (r || stale_seg_stats <= 0 || *path || !(flags & AT_EMPTY_PATH))
+		return r;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return r;
+	target[n] = '\0';
+	if (strstr(target, "/journal/seg-") && st->stx_size > 64 + 8) {
+		st->stx_size -= 8;
+		stale_seg_stats--;
+		stale_seg_lied++;
+	}
+	return r;
+}
+
+START_TEST(test_kept_segment_stale_size)
+{
+	cohort_options o = COHORT_OPTIONS_INIT;
+	cohort_cluster *c2 = NULL;
+	cohort_journal *j2 = NULL;
+	char st2[PATH_MAX + 16];
+	struct recs rs = { 0 };
+	cohort_entry e = { NULL, "from-n2", 7 };
+	uint64_t rev = 0;
+
+	snprintf(st2, sizeof(st2), "%s/state2", tmp);
+	o.root = root;
+	o.node = "n2";
+	o.state = st2;
+	ck_assert_int_eq(cohort_cluster_open(&c2, &o), 0);
+	ck_assert_int_eq(cohort_journal_open(&j2, c2), 0);
+	ck_assert_uint_eq(append_str("from-n1"), 1);
+	ck_assert_int_eq(cohort_journal_append(j2, &e, 1, &rev), 0);
+	ck_assert_uint_eq(rev, 2);
+	/* n1's handle still has the segment open from its commit. */
+	stale_seg_stats = 1;
+	stale_seg_lied = 0;
+	cohort__sys.statx = stale_statx;
+	rev = append_str("from-n1");
+	cohort__sys = cohort__sys_default;
+	ck_assert_msg(stale_seg_lied == 1, "the stale size was never seen");
+	ck_assert_msg(rev == 3, "append after a stale size: %s",
+		      cohort_error_last());
+	ck_assert_int_eq(read_all(&rs, 0, 0), 0);
+	ck_assert_uint_eq(rs.n, 3);
+	ck_assert_str_eq((char *)rs.v[1].data, "from-n2");
+	ck_assert_str_eq((char *)rs.v[2].data, "from-n1");
+	recs_free(&rs);
+	cohort_journal_close(j2);
+	cohort_cluster_close(c2);
+}
+END_TEST
+
 /* ---- many threads, one handle (group commit) ---------------------------- */
 
 #define THREADS 4
@@ -2159,6 +2230,7 @@ static Suite *journal_suite(void)
 	tcase_add_test(tc, test_read_from_limit);
 	tcase_add_test(tc, test_tail_bounds);
 	tcase_add_test(tc, test_two_handles);
+	tcase_add_test(tc, test_kept_segment_stale_size);
 	tcase_add_test(tc, test_append_threads);
 
 	tc = tcase(s, "segments", 0);

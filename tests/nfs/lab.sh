@@ -34,7 +34,8 @@
 # see tests/nfs/guest.sh), LAB_SCENARIOS (default: every s_*.sh, e.g.
 # "init journal v42:rpc": a name alone runs on every kind, KIND:NAME on
 # that kind only), LAB_TIMEOUT (seconds for the whole VM, default 1500),
-# LAB_MEM (MiB, default 2048), LAB_TRACE (set: each scenario runs under
+# LAB_MEM (MiB, default 2048), LAB_LANES (scenarios at once, default 2),
+# LAB_TRACE (set: each scenario runs under
 # 'bash -x' with times, into $BUILD/nfs/run/trace.KIND.NAME).
 set -u
 cd "$(dirname "$0")/../.."
@@ -137,6 +138,7 @@ truncate -s 2G "$NFS/disk.img" || fail "cannot create '$NFS/disk.img'"
 	printf 'LAB_SCENARIOS=%q\n' "${LAB_SCENARIOS:-}"
 	printf 'LAB_TERM=%q\n' "${TERM:-vt100}"
 	printf 'LAB_TRACE=%q\n' "${LAB_TRACE:-}"
+	printf 'LAB_LANES=%q\n' "${LAB_LANES:-2}"
 	printf 'BENCH_NFS_SECONDS=%q\n' "${BENCH_NFS_SECONDS:-3}"
 } >"$RUN/env"
 : >"$RUN/tap"
