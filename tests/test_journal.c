@@ -822,22 +822,29 @@ START_TEST(test_tail_bounds)
 END_TEST
 
 /* A second handle (another process's view) sees every commit. */
-START_TEST(test_two_handles)
+/* A second node's handle ("n2") on the same root. */
+static void second_handle(cohort_cluster **c2, cohort_journal **j2)
 {
 	cohort_options o = COHORT_OPTIONS_INIT;
-	cohort_cluster *c2 = NULL;
-	cohort_journal *j2 = NULL;
-	char st2[PATH_MAX + 16];
-	struct recs rs = { 0 };
-	cohort_entry e = { NULL, "from-n2", 7 };
-	uint64_t rev = 0, i;
+	static char st2[PATH_MAX + 16];
 
 	snprintf(st2, sizeof(st2), "%s/state2", tmp);
 	o.root = root;
 	o.node = "n2";
 	o.state = st2;
-	ck_assert_int_eq(cohort_cluster_open(&c2, &o), 0);
-	ck_assert_int_eq(cohort_journal_open(&j2, c2), 0);
+	ck_assert_int_eq(cohort_cluster_open(c2, &o), 0);
+	ck_assert_int_eq(cohort_journal_open(j2, *c2), 0);
+}
+
+START_TEST(test_two_handles)
+{
+	cohort_cluster *c2 = NULL;
+	cohort_journal *j2 = NULL;
+	struct recs rs = { 0 };
+	cohort_entry e = { NULL, "from-n2", 7 };
+	uint64_t rev = 0, i;
+
+	second_handle(&c2, &j2);
 	for (i = 0; i < 20; i++) {
 		if (i % 2)
 			ck_assert_uint_eq(append_str("from-n1"), i + 1);
@@ -894,20 +901,13 @@ static int stale_statx(int dirfd, const char *path, int flags,
 
 START_TEST(test_kept_segment_stale_size)
 {
-	cohort_options o = COHORT_OPTIONS_INIT;
 	cohort_cluster *c2 = NULL;
 	cohort_journal *j2 = NULL;
-	char st2[PATH_MAX + 16];
 	struct recs rs = { 0 };
 	cohort_entry e = { NULL, "from-n2", 7 };
 	uint64_t rev = 0;
 
-	snprintf(st2, sizeof(st2), "%s/state2", tmp);
-	o.root = root;
-	o.node = "n2";
-	o.state = st2;
-	ck_assert_int_eq(cohort_cluster_open(&c2, &o), 0);
-	ck_assert_int_eq(cohort_journal_open(&j2, c2), 0);
+	second_handle(&c2, &j2);
 	ck_assert_uint_eq(append_str("from-n1"), 1);
 	ck_assert_int_eq(cohort_journal_append(j2, &e, 1, &rev), 0);
 	ck_assert_uint_eq(rev, 2);
