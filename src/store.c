@@ -483,13 +483,24 @@ static int index_load(struct index *ix, cohort_store *s)
 {
 	struct replay rp = { ix, 0, s };
 	uint64_t tail, head;
-	int rc;
+	int k, rc;
 
 	memset(ix, 0, sizeof(*ix));
 	s->lost_first = s->lost_last = 0;
 	if ((rc = snapshot_load(ix, s)) ||
 	    (rc = cohort_journal_bounds(s->j, &tail, &head)))
 		goto fail;
+	/* A snapshot behind the tail may be one a janitor replaced after it
+	 * was read (it writes the snapshot, then trims), or a look that met
+	 * the replacing rename half-way (ENOENT on a FUSE view, NFS.md fact
+	 * 8): look again before calling it damage. */
+	for (k = 0; ix->rev + 1 < tail && k < 4; k++) {
+		cohort__os_sleep_ms(k);
+		index_free(ix);
+		if ((rc = snapshot_load(ix, s)) ||
+		    (rc = cohort_journal_bounds(s->j, &tail, &head)))
+			goto fail;
+	}
 	if (ix->rev + 1 < tail) {
 		rc = cohort__error(COHORT_ECORRUPT,
 				   "index snapshot is at revision %llu but the "
