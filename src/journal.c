@@ -730,10 +730,13 @@ static int rollover(cohort_journal *j, struct cohort__head *h, cohort_lock *l)
 					 cohort__file_mode(j->c), j->c->node, 1);
 	if (rc == COHORT_EEXISTS) {
 		/* Left by a holder that died or lost the lock before it
-		 * published it (nobody reads past the head segment): replace
-		 * it whole with a rename, so that writes still on their way
-		 * to it land in the old file, not in ours. */
+		 * published it (nobody reads past the head segment), or made
+		 * by a successor if we lost the lock meanwhile: check first.
+		 * Then replace it whole with a rename, so that writes still
+		 * on their way to it land in the old file, not in ours. */
 		cohort__error_clear();
+		if ((rc = cohort_lock_check(l)))
+			return rc;
 		rc = cohort__os_write_atomic(path, hdr, sizeof(hdr),
 					     cohort__file_mode(j->c), j->c->node);
 	}
@@ -837,7 +840,7 @@ static int commit_groups(cohort_journal *j, struct group *groups)
 	size_t total = 0, off = 0, i, count = 0;
 	uint64_t brk = 0;
 	int64_t now = cohort__os_wall_ms();
-	int rc, r2;
+	int rc;
 
 	for (gp = groups; gp; gp = gp->next) {
 		total += gp->bytes;
@@ -934,8 +937,17 @@ static int commit_groups(cohort_journal *j, struct group *groups)
 		cohort__error_wrap(rc, "the commit of %zu record(s) may or may "
 				   "not appear", count);
 out:
-	r2 = cohort_lock_release(l);
-	if (!rc && r2) /* committed; the lease trouble came after */
+	if (rc) {
+		/* Our message stays: the release may fail too (a lost lease)
+		 * and would say less. */
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", cohort_error_last());
+		(void)cohort_lock_release(l);
+		cohort__error(rc, "%s", msg);
+		return rc;
+	}
+	if (cohort_lock_release(l)) /* committed; the lease trouble came after */
 		cohort__error_clear();
 	return rc;
 }
