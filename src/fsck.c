@@ -82,7 +82,7 @@ struct seg {
 	uint64_t no;
 	uint64_t size;
 	uint64_t first;
-	uint64_t prev_end; /* the header's seal of the segment before (0: none) */
+	uint64_t epoch; /* the header's fencing epoch (0: version 1) */
 	uint64_t next;	/* after a whole scan: the revision after its last */
 	int state; /* 1 header ok, 0 bad header, -1 missing, -2 unreadable */
 	int eno;   /* -2: the errno */
@@ -2196,7 +2196,7 @@ again:
 		f->bytes_total += st.size;
 		s->state = got == JSEG_HDR &&
 			   cohort__seg_header_check(hdr, s->no, &s->first) == 0;
-		s->prev_end = s->state ? cohort__seg_header_prev_end(hdr) : 0;
+		s->epoch = s->state ? cohort__seg_header_epoch(hdr) : 0;
 		if (s->state == 0 && f->repair)
 			rebuild_seg_header(f, s);
 	}
@@ -2276,13 +2276,7 @@ again:
 			continue;
 		}
 		limit = head ? (f->h.off < s->size ? f->h.off : s->size) : s->size;
-		/* A sealed segment ends where the next header says (a
-		 * takeover's seal): bytes past that are a stale holder's late
-		 * writes, which no reader reads (journal.h, "Fencing"). */
-		if (!head && k + 1 < n && segs[k + 1].state == 1 &&
-		    segs[k + 1].prev_end >= JSEG_HDR &&
-		    segs[k + 1].prev_end < limit)
-			limit = segs[k + 1].prev_end;
+
 		limit_rev = head ? f->h.rev :
 			    (k + 1 < n && segs[k + 1].state == 1) ?
 			    segs[k + 1].first - 1 : UINT64_MAX;
@@ -2409,8 +2403,15 @@ again:
 			s->next = res.next_rev;
 		}
 		if (!head) {
+			/* Sealed by a takeover (the next segment is of a
+			 * later epoch): bytes past its last revision are a
+			 * stale holder's late writes, which no reader reads
+			 * (journal.h, "Fencing"), and more may still arrive:
+			 * not damage, left alone. */
+			int fenced = k + 1 < n && segs[k + 1].epoch > s->epoch;
+
 			if (res.stop == ST_REV && res.end_off < s->size &&
-			    limit_rev != UINT64_MAX) {
+			    limit_rev != UINT64_MAX && !fenced) {
 				/* Past the last record: a stale writer's bytes.
 				 * Readers would trip on them. */
 				int fixed = 0, wfd;

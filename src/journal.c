@@ -29,7 +29,6 @@ struct group;
 struct seg_cache {
 	uint64_t no;
 	uint64_t first_rev;
-	uint64_t prev_end; /* where segment no - 1 ends (0: not said) */
 };
 
 struct cohort_journal {
@@ -294,9 +293,9 @@ int cohort__seg_header_check(const unsigned char *hdr, uint64_t no,
 	return 0;
 }
 
-uint64_t cohort__seg_header_prev_end(const unsigned char *hdr)
+uint64_t cohort__seg_header_epoch(const unsigned char *hdr)
 {
-	return cohort__get32(hdr + 4) == 2 ? cohort__get64(hdr + 32) : 0;
+	return cohort__get32(hdr + 4) == 2 ? cohort__get64(hdr + 24) : 0;
 }
 
 int cohort__journal_create(const char *root, cohort__perm mode)
@@ -1051,8 +1050,7 @@ static int reader_fill(struct reader *rd, uint64_t off, size_t need,
 	return 0;
 }
 
-static int seg_info(cohort_journal *j, uint64_t no, uint64_t *first,
-		    uint64_t *prev_end)
+static int seg_first_rev(cohort_journal *j, uint64_t no, uint64_t *first)
 {
 	unsigned char hdr[JSEG_HDR];
 	char path[PATH_MAX];
@@ -1063,8 +1061,6 @@ static int seg_info(cohort_journal *j, uint64_t no, uint64_t *first,
 	for (i = 0; i < j->nsegs; i++)
 		if (j->segs[i].no == no) {
 			*first = j->segs[i].first_rev;
-			if (prev_end)
-				*prev_end = j->segs[i].prev_end;
 			return 0;
 		}
 	if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, no)) ||
@@ -1084,16 +1080,8 @@ static int seg_info(cohort_journal *j, uint64_t no, uint64_t *first,
 		j->nsegs = 0;
 	j->segs[j->nsegs].no = no;
 	j->segs[j->nsegs].first_rev = *first;
-	j->segs[j->nsegs].prev_end = cohort__seg_header_prev_end(hdr);
-	if (prev_end)
-		*prev_end = j->segs[j->nsegs].prev_end;
 	j->nsegs++;
 	return 0;
-}
-
-static int seg_first_rev(cohort_journal *j, uint64_t no, uint64_t *first)
-{
-	return seg_info(j, no, first, NULL);
 }
 
 /*
@@ -1286,20 +1274,17 @@ static int read_once(cohort_journal *j, const struct cohort__head *hp,
 				goto out;
 			rd.end = no == h.seg ? h.off : st.size;
 		}
-		/* A sealed segment ends where the next one says: at its
-		 * first revision, and at its 'prev_end' when it records one.
-		 * Bytes past that are a stale holder's late writes (see
-		 * takeover()), never read.  Without a readable next header,
-		 * read on to the head as before. */
+		/* A sealed segment ends where the next one starts: bytes
+		 * past its last revision are a stale holder's late writes
+		 * (see takeover()), never read.  Without a readable next
+		 * header, read on to the head as before. */
 		stop = h.rev;
 		if (no < h.seg) {
-			uint64_t nf, pe = 0;
+			uint64_t nf;
 
-			if (seg_info(j, no + 1, &nf, &pe) == 0) {
+			if (seg_first_rev(j, no + 1, &nf) == 0) {
 				if (nf > 0 && nf - 1 < stop)
 					stop = nf - 1;
-				if (pe >= JSEG_HDR && pe < rd.end)
-					rd.end = pe;
 			} else {
 				cohort__error_clear();
 			}

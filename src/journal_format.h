@@ -77,10 +77,12 @@ int cohort__journal_head(cohort_cluster *c, struct cohort__head *h);
 int cohort__seg_path(char *buf, size_t size, const char *root, uint64_t no);
 /*
  * A segment header: magic, version (2; 1 is read), no, first_rev, epoch
- * (of the holder that started it), prev_end (0, or where the segment
- * before it ends: a segment started after a takeover seals the one
- * before at the end of its last whole commit; bytes a stale holder adds
- * past that are never read), zeros, XXH3-64 of the 56 bytes before.
+ * (of the holder that started it; 0 in version 1), prev_end (where the
+ * segment before it ended when this one was started: for people and
+ * debugging, a repair of that segment may move its end), zeros, XXH3-64
+ * of the 56 bytes before.  A segment whose epoch is above the one before
+ * it was started by a takeover: bytes past the last revision of the one
+ * before are a stale holder's late writes, never read (journal.h).
  */
 void cohort__seg_header(unsigned char hdr[JSEG_HDR], uint64_t no,
 			uint64_t first_rev);
@@ -88,8 +90,8 @@ void cohort__seg_header2(unsigned char hdr[JSEG_HDR], uint64_t no,
 			 uint64_t first_rev, uint64_t epoch, uint64_t prev_end);
 int cohort__seg_header_check(const unsigned char *hdr, uint64_t no,
 			     uint64_t *first_rev);
-/* Where the segment before 'hdr''s ends (0: not recorded). */
-uint64_t cohort__seg_header_prev_end(const unsigned char *hdr);
+/* The epoch of a header that checks (0 for version 1). */
+uint64_t cohort__seg_header_epoch(const unsigned char *hdr);
 
 size_t cohort__rec_size(size_t node_len, size_t type_len, size_t data_len);
 size_t cohort__rec_encode(unsigned char *p, uint64_t rev, int64_t time_ms,

@@ -22,7 +22,7 @@
 
 /* Size of the 'locks/NAME.want' record (see "Fairness" below). */
 #define WANT_SIZE 64
-#define BREAKS_SIZE 96
+#define FENCE_SIZE 96
 
 struct cohort_lock {
 	cohort_cluster *c;
@@ -486,19 +486,19 @@ static int holder_dead_here(const struct cohort__lease_view *v)
 	       (v->pid == (long)getpid() || !cohort__os_pid_alive(v->pid));
 }
 
-static int breaks_path(char *buf, size_t size, const cohort_lock *l)
+static int fence_path(char *buf, size_t size, const cohort_lock *l)
 {
-	return cohort__root_path(buf, size, l->c, "locks/%s.breaks", l->name);
+	return cohort__root_path(buf, size, l->c, "locks/%s.fence", l->name);
 }
 
-/* Write a new break token to 'locks/NAME.breaks' (fixed inode, rewritten
+/* Write a new break token to 'locks/NAME.fence' (fixed inode, rewritten
  * in place, synced before the lease is moved). */
 static int break_mark(cohort_lock *l)
 {
-	char path[PATH_MAX], text[BREAKS_SIZE];
+	char path[PATH_MAX], text[FENCE_SIZE];
 	int fd, rc, n;
 
-	if ((rc = breaks_path(path, sizeof(path), l)))
+	if ((rc = fence_path(path, sizeof(path), l)))
 		return rc;
 	memset(text, ' ', sizeof(text));
 	n = snprintf(text, sizeof(text), "break %s %s %lld", l->nonce,
@@ -522,7 +522,7 @@ static int break_mark(cohort_lock *l)
 int cohort__lock_break_token(cohort_lock *l, uint64_t *token)
 {
 	char path[PATH_MAX];
-	unsigned char text[BREAKS_SIZE];
+	unsigned char text[FENCE_SIZE];
 	size_t got;
 	int fd, rc;
 
@@ -532,7 +532,7 @@ int cohort__lock_break_token(cohort_lock *l, uint64_t *token)
 	/* O_CREAT: the server answers (a cached "no such file" on a
 	 * lookupcache=all mount would hide a break); open also revalidates
 	 * the content (close-to-open). */
-	if ((rc = breaks_path(path, sizeof(path), l)) ||
+	if ((rc = fence_path(path, sizeof(path), l)) ||
 	    (rc = cohort__os_open(&fd, path, O_RDONLY | O_CREAT | O_NOFOLLOW,
 				  cohort__file_mode(l->c))))
 		return rc;

@@ -65,7 +65,7 @@ int64_t cohort__lock_yield_until(struct cohort__lock_state *s,
 void cohort__lock_refresher_stop(struct cohort__lock_state *s);
 
 /*
- * The lock's break token: a hash of 'locks/NAME.breaks', which every
+ * The lock's break token: a hash of 'locks/NAME.fence', which every
  * breaker of a stale lease of NAME rewrites before it moves the lease
  * aside (0 when the file is empty or the lock has no lease layer).  A
  * holder that sees a token other than the one it recorded knows that a
