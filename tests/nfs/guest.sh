@@ -262,9 +262,12 @@ for kind in $kinds; do
 		fi
 		t0=$(date +%s)
 		stamp "$kind $name"
+		# A scenario may need longer: a line "# lab-timeout: SECONDS".
+		limit=$(sed -n 's/^# lab-timeout: \([0-9][0-9]*\)$/\1/p' "$s" | head -n 1)
+		limit=${limit:-$SCENARIO_TIMEOUT}
 		LAB_KIND=$kind LAB_OPTS=${KIND_OPTS[$kind]} \
 			LAB_HOLDERS="${HOLDER[1]} ${HOLDER[2]} ${HOLDER[3]} ${HOLDER[4]}" \
-			timeout -k 5 "$SCENARIO_TIMEOUT" bash "$s" 2>&1 |
+			timeout -k 5 "$limit" bash "$s" 2>&1 |
 			tee -a "$LOG" >/tmp/lab-scenario.out
 		rc=${PIPESTATUS[0]}
 		out=$(cat /tmp/lab-scenario.out)
@@ -274,7 +277,7 @@ for kind in $kinds; do
 		p=$(grep -cE '^ok ' <<<"$out")
 		f=$(grep -cE '^not ok ' <<<"$out")
 		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			lab_fail "$kind: $name did not finish within $SCENARIO_TIMEOUT s"
+			lab_fail "$kind: $name did not finish within $limit s"
 		elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 			lab_fail "$kind: $name exited $rc without a 'not ok'"
 		fi

@@ -7,11 +7,14 @@
 # append in flight blocks in the kernel with its writes held.  Nodes b
 # and c (c2, c3) append meanwhile: they wait out a's lease, break it and
 # commit.  Then the link comes back and c1's kernel sends what it held.
+# c1 comes back when b and c are done, or after LAB_FENCE_CUT_S (80 s).
 # After LAB_FENCE_ROUNDS rounds (default 2), from 'cohort log --json':
 # revisions 1..head without a gap; every acknowledged record (an append
 # that exited 0) once, at the revision it printed; nothing twice; a's
 # failed appends failed with exit 1 and one 'cohort:' line; the log is the
 # same through every client; 'fsck' is clean; every node appends after.
+#
+# lab-timeout: 600
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/nfs/lib.sh
 . "$HERE/lib.sh"
@@ -19,6 +22,7 @@ lab_setup fence
 W=$T/work
 ROUNDS=${LAB_FENCE_ROUNDS:-2}
 OTHERS=3 # appends of b and of c while c1 is cut off
+CUT_S=${LAB_FENCE_CUT_S:-80} # c1 is cut off for at most this long
 
 lab_cluster a b c
 
@@ -47,6 +51,18 @@ link() { # link up|down: client c1's eth0
 	nsenter -t "${LAB_HOLDER[0]}" --net ip link set eth0 "$1"
 }
 
+# others NODE ROUND: OTHERS appends of NODE, one after the other.
+others() {
+	local k
+	for k in $(seq 1 "$OTHERS"); do
+		one_append "$1" "$1.$2.$k"
+	done
+}
+
+# A cut-off client must come back, also when the scenario is stopped:
+# its hard mount would otherwise hang the VM's shutdown.
+trap 'link up; tap_fail "interrupted (SIGTERM)"; exit 143' TERM
+
 : >"$W/res.a"
 : >"$W/res.b"
 : >"$W/res.c"
@@ -57,12 +73,14 @@ for r in $(seq 1 "$ROUNDS"); do
 	sleep "$((RANDOM % 3 + 1)).$((RANDOM % 10))"
 	link down || tap_bail "round $r: c1's link down"
 	note "round $r: c1 cut off at $(($(now_ms) - t0)) ms"
-	for k in $(seq 1 "$OTHERS"); do
-		one_append b "b.$r.$k" &
-		one_append c "c.$r.$k" &
-		wait
-	done
+	others b "$r" &
+	pb=$!
+	others c "$r" &
+	pc=$!
+	wait_for "$CUT_S" none_alive "$pb" "$pc" ||
+		note "round $r: b and c still appending after $CUT_S s"
 	link up || tap_bail "round $r: c1's link up"
+	wait "$pb" "$pc"
 	note "round $r: c1 back at $(($(now_ms) - t0)) ms"
 done
 sleep 2
