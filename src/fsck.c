@@ -2303,6 +2303,17 @@ again:
 			rc = 0;
 			continue;
 		}
+		if (!head && limit_rev != UINT64_MAX && limit_rev + 1 == s->first &&
+		    k + 1 < n && segs[k + 1].epoch > s->epoch) {
+			/* A takeover sealed it before any record went in (it
+			 * must: a stale holder may still write there): the
+			 * next one starts at its first revision.  Bytes past
+			 * its header are a stale holder's, never read. */
+			cohort__os_close_quiet(fd);
+			f->bytes_done += s->size;
+			s->next = s->first;
+			continue;
+		}
 		if (!head && limit_rev != UINT64_MAX && limit_rev < s->first) {
 			/* The next segment starts at or before this one: no
 			 * end can be told, nothing is cut. */

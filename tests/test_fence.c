@@ -448,6 +448,31 @@ START_TEST(test_stale_rollover)
 }
 END_TEST
 
+/* A stopped at its data write right after its own rollover: B seals the
+ * new, still empty segment and starts the next one at the same first
+ * revision; A's bytes land in the empty one. */
+START_TEST(test_stale_data_write_after_rollover)
+{
+	char big[3000], key[64];
+	uint64_t rev = 0;
+	int rc;
+
+	history(3);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "a-big", 5);
+	{
+		cohort_entry e = { NULL, big, 2000 };
+
+		ck_assert_int_eq(cohort_journal_append(jb, &e, 1, &rev), 0);
+	}
+	rc = stale_append(HOLD_DATA, 3, 0, big, &rev);
+	ck_assert_msg(rc != 0, "A acknowledged a commit after losing its lease");
+	snprintf(key, sizeof(key), "%.63s", big);
+	verify_all(key, 0, "data write after a rollover");
+}
+END_TEST
+
 /* A stale holder never writes over a later epoch's head slots. */
 START_TEST(test_head_slots_by_epoch)
 {
@@ -484,6 +509,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_stale_head_write);
 	tcase_add_test(tc, test_stale_head_write_rollover);
 	tcase_add_test(tc, test_stale_rollover);
+	tcase_add_test(tc, test_stale_data_write_after_rollover);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("format");
 	tcase_add_test(tc, test_head_slots_by_epoch);
