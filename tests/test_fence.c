@@ -421,22 +421,27 @@ END_TEST
 /* A stopped as it creates the next segment (its commit does not fit):
  * B takes over and commits into that segment number; A's create lands
  * late.  Unfenced, it was an open(O_TRUNC) that emptied B's segment. */
+/* History, and a head segment so full that A's record 'big' (3000
+ * bytes) rolls it over. */
+static void fill_for_rollover(char big[3000])
+{
+	cohort_entry e = { NULL, big, 2000 };
+	uint64_t rev = 0;
+
+	history(3);
+	memset(big, 'a', 2999);
+	big[2999] = '\0';
+	memcpy(big, "a-big", 5);
+	ck_assert_int_eq(cohort_journal_append(jb, &e, 1, &rev), 0);
+}
+
 START_TEST(test_stale_rollover)
 {
 	char big[3000];
 	uint64_t rev = 0;
 	int rc;
 
-	history(3);
-	memset(big, 'a', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	memcpy(big, "a-big", 5);
-	{
-		/* Fill the head segment so that A's record rolls it over. */
-		cohort_entry e = { NULL, big, 2000 };
-
-		ck_assert_int_eq(cohort_journal_append(jb, &e, 1, &rev), 0);
-	}
+	fill_for_rollover(big);
 	rc = stale_append(HOLD_ROLL, 3, 0, big, &rev);
 	ck_assert_msg(rc != 0, "A acknowledged a commit after losing its lease");
 	{
@@ -457,15 +462,7 @@ START_TEST(test_stale_data_write_after_rollover)
 	uint64_t rev = 0;
 	int rc;
 
-	history(3);
-	memset(big, 'a', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	memcpy(big, "a-big", 5);
-	{
-		cohort_entry e = { NULL, big, 2000 };
-
-		ck_assert_int_eq(cohort_journal_append(jb, &e, 1, &rev), 0);
-	}
+	fill_for_rollover(big);
 	rc = stale_append(HOLD_DATA, 3, 0, big, &rev);
 	ck_assert_msg(rc != 0, "A acknowledged a commit after losing its lease");
 	snprintf(key, sizeof(key), "%.63s", big);
