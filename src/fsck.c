@@ -82,6 +82,7 @@ struct seg {
 	uint64_t no;
 	uint64_t size;
 	uint64_t first;
+	uint64_t epoch; /* the header's fencing epoch (0: version 1) */
 	uint64_t next;	/* after a whole scan: the revision after its last */
 	int state; /* 1 header ok, 0 bad header, -1 missing, -2 unreadable */
 	int eno;   /* -2: the errno */
@@ -1483,9 +1484,17 @@ static int head_publish(struct fsck *f, struct cohort__head *h)
 	    (rc = cohort__os_open(&fd, path, O_RDWR | O_NOFOLLOW, 0)))
 		return rc;
 	h->seq++;
+	if (h->epoch == 0) {
+		/* A version 1 head turns into version 2 (journal.c). */
+		h->epoch = 1;
+		if ((rc = cohort__os_ftruncate(fd, JHEAD_SIZE, path))) {
+			cohort__os_close_quiet(fd);
+			return rc;
+		}
+	}
 	cohort__head_encode(slot, h);
-	rc = cohort__os_pwrite_full(fd, slot, JHEAD_SLOT, (h->seq % 2) * JHEAD_SLOT,
-				    path);
+	rc = cohort__os_pwrite_full(fd, slot, JHEAD_SLOT,
+				    cohort__head_slot_off(h), path);
 	if (!rc)
 		rc = cohort__os_fdatasync(fd, path);
 	if (!rc)
@@ -1852,7 +1861,7 @@ static int seal_head(struct fsck *f)
 	if ((rc = cohort__os_open(&fd, path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW,
 				  cohort__file_mode(f->c))))
 		return rc;
-	cohort__seg_header(hdr, f->h.seg + 1, f->h.rev + 1);
+	cohort__seg_header2(hdr, f->h.seg + 1, f->h.rev + 1, f->h.epoch, f->h.off);
 	rc = cohort__os_pwrite_full(fd, hdr, JSEG_HDR, 0, path);
 	if (!rc)
 		rc = cohort__os_fsync(fd, path);
@@ -2044,11 +2053,15 @@ static int rebuild_head(struct fsck *f, char *moved, size_t msize)
 	if ((rc = cohort_lock_check(f->journal_lock)) ||
 	    (rc = cohort__os_open(&fd, path, O_RDWR | O_NOFOLLOW, 0)))
 		goto out;
+	/* Epoch 1, break token 0: the next writer takes over (a new
+	 * epoch and segment) unless no lease of 'journal' was ever broken. */
+	h.epoch = 1;
+	rc = cohort__os_ftruncate(fd, JHEAD_SIZE, path);
 	for (i = 0; !rc && i < 2; i++) {
 		h.seq = i + 1;
 		cohort__head_encode(slot, &h);
 		rc = cohort__os_pwrite_full(fd, slot, JHEAD_SLOT,
-					    (h.seq % 2) * JHEAD_SLOT, path);
+					    cohort__head_slot_off(&h), path);
 	}
 	if (!rc)
 		rc = cohort__os_fdatasync(fd, path);
@@ -2204,6 +2217,7 @@ again:
 		f->bytes_total += st.size;
 		s->state = got == JSEG_HDR &&
 			   cohort__seg_header_check(hdr, s->no, &s->first) == 0;
+		s->epoch = s->state ? cohort__seg_header_epoch(hdr) : 0;
 		if (s->state == 0 && f->repair)
 			rebuild_seg_header(f, s);
 	}
@@ -2283,6 +2297,7 @@ again:
 			continue;
 		}
 		limit = head ? (f->h.off < s->size ? f->h.off : s->size) : s->size;
+
 		limit_rev = head ? f->h.rev :
 			    (k + 1 < n && segs[k + 1].state == 1) ?
 			    segs[k + 1].first - 1 : UINT64_MAX;
@@ -2307,6 +2322,17 @@ again:
 			       "unreadable", rel, 0, "%s",
 			       why_failed(msg, sizeof(msg)));
 			rc = 0;
+			continue;
+		}
+		if (!head && limit_rev != UINT64_MAX && limit_rev + 1 == s->first &&
+		    k + 1 < n && segs[k + 1].epoch > s->epoch) {
+			/* A takeover sealed it before any record went in (it
+			 * must: a stale holder may still write there): the
+			 * next one starts at its first revision.  Bytes past
+			 * its header are a stale holder's, never read. */
+			cohort__os_close_quiet(fd);
+			f->bytes_done += s->size;
+			s->next = s->first;
 			continue;
 		}
 		if (!head && limit_rev != UINT64_MAX && limit_rev < s->first) {
@@ -2409,8 +2435,15 @@ again:
 			s->next = res.next_rev;
 		}
 		if (!head) {
+			/* Sealed by a takeover (the next segment is of a
+			 * later epoch): bytes past its last revision are a
+			 * stale holder's late writes, which no reader reads
+			 * (journal.h, "Fencing"), and more may still arrive:
+			 * not damage, left alone. */
+			int fenced = k + 1 < n && segs[k + 1].epoch > s->epoch;
+
 			if (res.stop == ST_REV && res.end_off < s->size &&
-			    limit_rev != UINT64_MAX) {
+			    limit_rev != UINT64_MAX && !fenced) {
 				/* Past the last record: a stale writer's bytes.
 				 * Readers would trip on them. */
 				int fixed = 0, wfd;

@@ -18,6 +18,7 @@
 #include "cohort/journal.h"
 #include "cohort/lock.h"
 #include "journal_format.h"
+#include "lock_state.h"
 #include "os/os.h"
 
 #define READ_CHUNK (1u << 20)
@@ -97,21 +98,25 @@ void cohort__head_encode(unsigned char slot[JHEAD_SLOT], const struct cohort__he
 {
 	memset(slot, 0, JHEAD_SLOT);
 	cohort__put32(slot, JHEAD_MAGIC);
-	cohort__put32(slot + 4, 1);
+	cohort__put32(slot + 4, 2);
 	cohort__put64(slot + 8, h->seq);
 	cohort__put64(slot + 16, h->rev);
 	cohort__put64(slot + 24, h->seg);
 	cohort__put64(slot + 32, h->off);
 	cohort__put64(slot + 40, h->tail_rev);
 	cohort__put64(slot + 48, h->tail_seg);
-	cohort__put64(slot + 56, XXH3_64bits(slot, 56));
+	cohort__put64(slot + 56, h->epoch);
+	cohort__put64(slot + 64, h->brk);
+	cohort__put64(slot + JHEAD_SLOT - 8, XXH3_64bits(slot, JHEAD_SLOT - 8));
 }
 
-static int slot_decode(struct cohort__head *h, const unsigned char *s)
+uint64_t cohort__head_slot_off(const struct cohort__head *h)
 {
-	if (cohort__get32(s) != JHEAD_MAGIC || cohort__get32(s + 4) != 1 ||
-	    cohort__get64(s + 56) != XXH3_64bits(s, 56))
-		return -1;
+	return ((h->epoch % (JHEAD_SLOTS / 2)) * 2 + h->seq % 2) * JHEAD_SLOT;
+}
+
+static int slot_fields(struct cohort__head *h, const unsigned char *s)
+{
 	h->seq = cohort__get64(s + 8);
 	h->rev = cohort__get64(s + 16);
 	h->seg = cohort__get64(s + 24);
@@ -124,19 +129,61 @@ static int slot_decode(struct cohort__head *h, const unsigned char *s)
 	return 0;
 }
 
+static int slot_decode(struct cohort__head *h, const unsigned char *s)
+{
+	if (cohort__get32(s) != JHEAD_MAGIC || cohort__get32(s + 4) != 2 ||
+	    cohort__get64(s + JHEAD_SLOT - 8) != XXH3_64bits(s, JHEAD_SLOT - 8))
+		return -1;
+	h->epoch = cohort__get64(s + 56);
+	h->brk = cohort__get64(s + 64);
+	return slot_fields(h, s);
+}
+
+static int slot1_decode(struct cohort__head *h, const unsigned char *s)
+{
+	if (cohort__get32(s) != JHEAD_MAGIC || cohort__get32(s + 4) != 1 ||
+	    cohort__get64(s + 56) != XXH3_64bits(s, 56))
+		return -1;
+	h->epoch = h->brk = 0;
+	return slot_fields(h, s);
+}
+
+static int head_newer(const struct cohort__head *a, const struct cohort__head *b)
+{
+	return a->epoch > b->epoch || (a->epoch == b->epoch && a->seq > b->seq);
+}
+
 int cohort__head_decode(struct cohort__head *h, const unsigned char *buf,
 			size_t len)
 {
-	struct cohort__head a, b;
-	int va, vb;
+	struct cohort__head best, x;
+	size_t i;
+	int found = 0;
 
-	if (len != JHEAD_SIZE)
+	memset(&best, 0, sizeof(best));
+	if (len == JHEAD_SIZE) {
+		for (i = 0; i < JHEAD_SLOTS; i++)
+			if (slot_decode(&x, buf + i * JHEAD_SLOT) == 0 &&
+			    (!found || head_newer(&x, &best))) {
+				best = x;
+				found = 1;
+			}
+	} else if (len != JHEAD1_SIZE) {
 		return -1;
-	va = slot_decode(&a, buf) == 0;
-	vb = slot_decode(&b, buf + JHEAD_SLOT) == 0;
-	if (!va && !vb)
+	}
+	/* Version 1, or a version 1 head that a writer is turning into
+	 * version 2 (its first bytes are still the old slots). */
+	if (!found) {
+		for (i = 0; i < 2; i++)
+			if (slot1_decode(&x, buf + i * JHEAD1_SLOT) == 0 &&
+			    (!found || head_newer(&x, &best))) {
+				best = x;
+				found = 1;
+			}
+	}
+	if (!found)
 		return -1;
-	*h = (va && (!vb || a.seq > b.seq)) ? a : b;
+	*h = best;
 	return 0;
 }
 
@@ -175,9 +222,18 @@ static int head_publish2(cohort_journal *j, struct cohort__head *h,
 	if (written)
 		*written = 0;
 	h->seq++;
+	if (h->epoch == 0) {
+		/* A version 1 head turns into version 2: the file grows to
+		 * its new size first (zeros: no valid version 2 slot, so
+		 * readers still take the old slots until ours is written). */
+		h->epoch = 1;
+		if ((rc = cohort__os_ftruncate(j->head_fd, JHEAD_SIZE,
+					       j->head_path)))
+			return rc;
+	}
 	cohort__head_encode(slot, h);
 	rc = cohort__os_pwrite_full(j->head_fd, slot, JHEAD_SLOT,
-				    (h->seq % 2) * JHEAD_SLOT, j->head_path);
+				    cohort__head_slot_off(h), j->head_path);
 	if (rc)
 		return rc;
 	if (written)
@@ -205,21 +261,31 @@ int cohort__seg_path(char *buf, size_t size, const char *root, uint64_t no)
 	return 0;
 }
 
-void cohort__seg_header(unsigned char hdr[JSEG_HDR], uint64_t no,
-			uint64_t first_rev)
+void cohort__seg_header2(unsigned char hdr[JSEG_HDR], uint64_t no,
+			 uint64_t first_rev, uint64_t epoch, uint64_t prev_end)
 {
 	memset(hdr, 0, JSEG_HDR);
 	cohort__put32(hdr, JSEG_MAGIC);
-	cohort__put32(hdr + 4, 1);
+	cohort__put32(hdr + 4, 2);
 	cohort__put64(hdr + 8, no);
 	cohort__put64(hdr + 16, first_rev);
+	cohort__put64(hdr + 24, epoch);
+	cohort__put64(hdr + 32, prev_end);
 	cohort__put64(hdr + 56, XXH3_64bits(hdr, 56));
+}
+
+void cohort__seg_header(unsigned char hdr[JSEG_HDR], uint64_t no,
+			uint64_t first_rev)
+{
+	cohort__seg_header2(hdr, no, first_rev, 0, 0);
 }
 
 int cohort__seg_header_check(const unsigned char *hdr, uint64_t no,
 			     uint64_t *first_rev)
 {
-	if (cohort__get32(hdr) != JSEG_MAGIC || cohort__get32(hdr + 4) != 1 ||
+	uint32_t v = cohort__get32(hdr + 4);
+
+	if (cohort__get32(hdr) != JSEG_MAGIC || (v != 1 && v != 2) ||
 	    cohort__get64(hdr + 56) != XXH3_64bits(hdr, 56) ||
 	    cohort__get64(hdr + 8) != no)
 		return -1;
@@ -227,23 +293,28 @@ int cohort__seg_header_check(const unsigned char *hdr, uint64_t no,
 	return 0;
 }
 
+uint64_t cohort__seg_header_epoch(const unsigned char *hdr)
+{
+	return cohort__get32(hdr + 4) == 2 ? cohort__get64(hdr + 24) : 0;
+}
+
 int cohort__journal_create(const char *root, cohort__perm mode)
 {
 	unsigned char hdr[JSEG_HDR], head[JHEAD_SIZE];
-	struct cohort__head h = { 0, 0, 1, JSEG_HDR, 1, 1 };
+	struct cohort__head h = { 0, 0, 1, JSEG_HDR, 1, 1, 1, 0 };
 	char path[PATH_MAX];
 	int rc;
 
 	if ((rc = cohort__seg_path(path, sizeof(path), root, 1)))
 		return rc;
-	cohort__seg_header(hdr, 1, 1);
+	cohort__seg_header2(hdr, 1, 1, 1, 0);
 	rc = cohort__os_create_exclusive(path, hdr, sizeof(hdr), mode,
 					 "init", 1);
 	if (rc && rc != COHORT_EEXISTS)
 		return rc;
 	memset(head, 0, sizeof(head));
 	h.seq = 1;
-	cohort__head_encode(head + JHEAD_SLOT, &h);
+	cohort__head_encode(head + cohort__head_slot_off(&h), &h);
 	snprintf(path, sizeof(path), "%s/journal/head", root);
 	rc = cohort__os_create_exclusive(path, head, sizeof(head), mode,
 					 "init", 1);
@@ -551,14 +622,15 @@ static int writer_seg(cohort_journal *j, uint64_t no)
 
 /*
  * Bytes past the head in the head segment belong to a writer that died
- * (or lost its lease) before publishing.  Whole verified commits there
- * were durable, and may have been acknowledged when the head was not
- * synced: keep them.  Cut the rest.
+ * or lost the lock before publishing.  Whole verified commits there were
+ * durable, and may have been acknowledged when the head was not synced:
+ * '*keep_off', '*keep_rev' are the end of the last of them.
  */
-static int recover_tail(cohort_journal *j, struct cohort__head *h)
+static int scan_tail(cohort_journal *j, const struct cohort__head *h,
+		     uint64_t *keep_off, uint64_t *keep_rev, uint64_t *size)
 {
 	struct cohort__stat st;
-	uint64_t off, keep_off, keep_rev, rev;
+	uint64_t off, rev;
 	int rc;
 
 	if ((rc = cohort__os_fstat(&st, j->seg_fd, j->seg_path)))
@@ -585,15 +657,14 @@ static int recover_tail(cohort_journal *j, struct cohort__head *h)
 				     "fsck'", j->seg_path,
 				     (unsigned long long)st.size,
 				     (unsigned long long)h->off);
-	if (st.size == h->off)
-		return 0;
-	off = keep_off = h->off;
-	rev = keep_rev = h->rev;
+	*size = st.size;
+	off = *keep_off = h->off;
+	rev = *keep_rev = h->rev;
 	while (off < st.size) {
 		unsigned char hdr[JREC_HDR];
 		cohort__rec r;
 		size_t got, need;
-		long size;
+		long n;
 
 		if ((rc = cohort__os_pread_full(j->seg_fd, hdr, JREC_HDR, off,
 						&got, j->seg_path)))
@@ -612,23 +683,39 @@ static int recover_tail(cohort_journal *j, struct cohort__head *h)
 		if ((rc = cohort__os_pread_full(j->seg_fd, j->wbuf, need, off,
 						&got, j->seg_path)))
 			return rc;
-		size = cohort__rec_decode(&r, j->wbuf, got, &need);
-		if (size <= 0 || r.rev != rev + 1)
+		n = cohort__rec_decode(&r, j->wbuf, got, &need);
+		if (n <= 0 || r.rev != rev + 1)
 			break;
-		off += (uint64_t)size;
+		off += (uint64_t)n;
 		rev = r.rev;
 		if (r.last) {
-			keep_off = off;
-			keep_rev = rev;
+			*keep_off = off;
+			*keep_rev = rev;
 		}
 	}
+	return 0;
+}
+
+/*
+ * The last holder released the lock: bytes past the head are a failed
+ * commit of its (it said "may still appear") or of a crashed writer.
+ * Keep whole verified commits, cut the rest.
+ */
+static int recover_tail(cohort_journal *j, struct cohort__head *h)
+{
+	uint64_t keep_off, keep_rev, size;
+	int rc;
+
+	if ((rc = scan_tail(j, h, &keep_off, &keep_rev, &size)) ||
+	    size == h->off)
+		return rc;
 	if (keep_rev != h->rev) {
 		h->off = keep_off;
 		h->rev = keep_rev;
 		if ((rc = head_publish(j, h)))
 			return rc;
 	}
-	if (st.size > h->off) {
+	if (size > h->off) {
 		if ((rc = cohort__os_ftruncate(j->seg_fd, h->off, j->seg_path)) ||
 		    (rc = cohort__os_fdatasync(j->seg_fd, j->seg_path)))
 			return rc;
@@ -636,32 +723,42 @@ static int recover_tail(cohort_journal *j, struct cohort__head *h)
 	return 0;
 }
 
-/* Seal the head segment: start the next one and publish it. */
+/*
+ * Seal the head segment at the head ('h->off') and start the next one:
+ * created whole under its name with link() (never opened with O_TRUNC:
+ * a holder that lost the lock may still have writes on their way to a
+ * file it opened by that name), its header naming where the sealed one
+ * ends, then published.
+ */
 static int rollover(cohort_journal *j, struct cohort__head *h, cohort_lock *l)
 {
 	unsigned char hdr[JSEG_HDR];
-	char path[PATH_MAX], dir[PATH_MAX];
+	char path[PATH_MAX];
 	uint64_t no = h->seg + 1;
 	int fd, rc;
 
-	if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, no)) ||
-	    (rc = cohort__root_path(dir, sizeof(dir), j->c, "journal")))
+	if ((rc = cohort__seg_path(path, sizeof(path), j->c->root, no)))
 		return rc;
-	/* A file by that name can only be left by a writer that died before
-	 * publishing it: nobody reads past the head segment, so reuse it. */
-	rc = cohort__os_open(&fd, path, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW,
-			     cohort__file_mode(j->c));
+	cohort__seg_header2(hdr, no, h->rev + 1, h->epoch, h->off);
+	rc = cohort__os_create_exclusive(path, hdr, sizeof(hdr),
+					 cohort__file_mode(j->c), j->c->node, 1);
+	if (rc == COHORT_EEXISTS) {
+		/* Left by a holder that died or lost the lock before it
+		 * published it (nobody reads past the head segment), or made
+		 * by a successor if we lost the lock meanwhile: check first.
+		 * Then replace it whole with a rename, so that writes still
+		 * on their way to it land in the old file, not in ours. */
+		cohort__error_clear();
+		if ((rc = cohort_lock_check(l)))
+			return rc;
+		rc = cohort__os_write_atomic(path, hdr, sizeof(hdr),
+					     cohort__file_mode(j->c), j->c->node);
+	}
 	if (rc)
 		return rc;
-	cohort__seg_header(hdr, no, h->rev + 1);
-	rc = cohort__os_pwrite_full(fd, hdr, JSEG_HDR, 0, path);
-	if (!rc)
-		rc = cohort__os_fsync(fd, path);
-	if (rc) {
-		cohort__os_close_quiet(fd);
+	if ((rc = cohort__os_open(&fd, path, O_RDWR | O_NOFOLLOW, 0)))
 		return rc;
-	}
-	if ((rc = cohort__os_fsync_dir(dir)) || (rc = cohort_lock_check(l))) {
+	if ((rc = cohort_lock_check(l))) {
 		cohort__os_close_quiet(fd);
 		return rc;
 	}
@@ -676,6 +773,31 @@ static int rollover(cohort_journal *j, struct cohort__head *h, cohort_lock *l)
 	j->seg_no = no;
 	snprintf(j->seg_path, sizeof(j->seg_path), "%s", path);
 	return 0;
+}
+
+/*
+ * The lock was broken since the head's epoch began (or the head is of
+ * version 1): the holder before us may still have writes on their way,
+ * to the head segment at the head, to a next segment it opened, to its
+ * head slot.  Take whole verified commits past the head as they are now
+ * (never cut anything: its late bytes land past where we seal), seal the
+ * head segment after them and start a new epoch in a new segment.  Its
+ * late data lands past the seal, which readers never read; its late head
+ * slot is of an older epoch, in slots of that epoch, and never wins.
+ */
+static int takeover(cohort_journal *j, struct cohort__head *h, cohort_lock *l,
+		    uint64_t brk)
+{
+	uint64_t keep_off, keep_rev, size;
+	int rc;
+
+	if ((rc = scan_tail(j, h, &keep_off, &keep_rev, &size)))
+		return rc;
+	h->off = keep_off;
+	h->rev = keep_rev;
+	h->epoch++;
+	h->brk = brk;
+	return rollover(j, h, l);
 }
 
 static int check_entries(const cohort_entry *e, size_t n, size_t node_len,
@@ -730,8 +852,9 @@ static int commit_groups(cohort_journal *j, struct group *groups)
 	cohort_lock *l = NULL;
 	struct group *gp;
 	size_t total = 0, off = 0, i, count = 0;
+	uint64_t brk = 0;
 	int64_t now = cohort__os_wall_ms();
-	int rc, r2;
+	int rc;
 
 	for (gp = groups; gp; gp = gp->next) {
 		total += gp->bytes;
@@ -753,7 +876,14 @@ static int commit_groups(cohort_journal *j, struct group *groups)
 		goto out;
 	/* Under the lock: a fresh head (the lock revalidates NFS caches). */
 	if ((rc = head_read_path(&h, j->head_path)) ||
-	    (rc = writer_seg(j, h.seg)) || (rc = recover_tail(j, &h)))
+	    (rc = cohort__lock_break_token(l, &brk)) ||
+	    (rc = writer_seg(j, h.seg)))
+		goto out;
+	if (h.epoch == 0 || h.brk != brk)
+		rc = takeover(j, &h, l, brk);
+	else
+		rc = recover_tail(j, &h);
+	if (rc)
 		goto out;
 	if (h.off > JSEG_HDR && h.off + total > (uint64_t)j->segment_size &&
 	    (rc = rollover(j, &h, l)))
@@ -791,53 +921,47 @@ static int commit_groups(cohort_journal *j, struct group *groups)
 	if (!rc)
 		rc = cohort__os_fdatasync(j->seg_fd, j->seg_path);
 	if (rc) {
-		/* Nothing is committed: take the partial bytes back (the next
-		 * writer would cut them anyway). */
-		int saved = errno;
-
-		(void)cohort__sys.ftruncate(j->seg_fd, (off_t)h.off);
-		errno = saved;
+		/* Never take the bytes back (ftruncate): if we lost the lock
+		 * meanwhile, a truncate still on its way could cut what a
+		 * successor published.  Whole ones may be kept by the next
+		 * writer, torn ones are cut by it. */
+		cohort__error_wrap(rc, "the commit of %zu record(s) may still "
+				   "appear", count);
 		goto out;
 	}
 	if ((rc = cohort_lock_check(l))) {
 		/* The file may be someone else's now: touch nothing.  The
 		 * records are whole and durable, so the next writer keeps
 		 * them (step 2): say that the outcome is open. */
-		cohort__error_wrap(rc, "commit of %zu record(s) may still "
+		cohort__error_wrap(rc, "the commit of %zu record(s) may still "
 				   "appear", count);
 		goto out;
 	}
-	{
-		uint64_t old_off = h.off;
-
-		h.rev += count;
-		h.off += total;
-		int written;
-
-		if ((rc = head_publish2(j, &h, &written))) {
-			/* Not published: take the records back so that the
-			 * next writer does not publish a commit we reported
-			 * as failed.  If the slot was written, readers may
-			 * have applied it: then the records must stay. */
-			int saved = errno;
-			char msg[512];
-
-			snprintf(msg, sizeof(msg), "%s", cohort_error_last());
-			if (written)
-				cohort__error(rc, "%s; the commit of %zu record(s) "
-					      "may still appear", msg, count);
-			else if (cohort__os_ftruncate(j->seg_fd, old_off, j->seg_path) ||
-			    cohort__os_fdatasync(j->seg_fd, j->seg_path))
-				cohort__error(rc, "%s; the commit of %zu record(s) "
-					      "may still appear", msg, count);
-			else
-				cohort__error(rc, "%s", msg);
-			errno = saved;
-		}
+	h.rev += count;
+	h.off += total;
+	if ((rc = head_publish(j, &h))) {
+		cohort__error_wrap(rc, "the commit of %zu record(s) may still "
+				   "appear", count);
+		goto out;
 	}
+	/* Published.  Before saying so, make sure nobody took over: a
+	 * successor that read the head before our slot landed went on
+	 * without this commit, and then it never appears. */
+	if ((rc = cohort_lock_confirm(l)))
+		cohort__error_wrap(rc, "the commit of %zu record(s) may or may "
+				   "not appear", count);
 out:
-	r2 = cohort_lock_release(l);
-	if (!rc && r2) /* committed; the lease trouble came after */
+	if (rc) {
+		/* Our message stays: the release may fail too (a lost lease)
+		 * and would say less. */
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", cohort_error_last());
+		(void)cohort_lock_release(l);
+		cohort__error(rc, "%s", msg);
+		return rc;
+	}
+	if (cohort_lock_release(l)) /* committed; the lease trouble came after */
 		cohort__error_clear();
 	return rc;
 }
@@ -1102,7 +1226,7 @@ static int read_once(cohort_journal *j, const struct cohort__head *hp,
 {
 	struct cohort__head h = *hp;
 	struct reader rd;
-	uint64_t no = 0, first = 0, rev, off, count = 0;
+	uint64_t no = 0, first = 0, rev, off, count = 0, stop;
 	int rc, lost = 0; /* the rest of the last segment was unreadable */
 
 	if (from == 0)
@@ -1165,8 +1289,23 @@ static int read_once(cohort_journal *j, const struct cohort__head *hp,
 				goto out;
 			rd.end = no == h.seg ? h.off : st.size;
 		}
+		/* A sealed segment ends where the next one starts: bytes
+		 * past its last revision are a stale holder's late writes
+		 * (see takeover()), never read.  Without a readable next
+		 * header, read on to the head as before. */
+		stop = h.rev;
+		if (no < h.seg) {
+			uint64_t nf;
+
+			if (seg_first_rev(j, no + 1, &nf) == 0) {
+				if (nf > 0 && nf - 1 < stop)
+					stop = nf - 1;
+			} else {
+				cohort__error_clear();
+			}
+		}
 		rd.buf_off = rd.buf_len = 0;
-		for (off = JSEG_HDR; off < rd.end && rev <= h.rev;) {
+		for (off = JSEG_HDR; off < rd.end && rev <= stop;) {
 			const unsigned char *p;
 			size_t avail, need = JREC_HDR;
 			cohort__rec r;

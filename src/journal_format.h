@@ -15,18 +15,26 @@
 #define JHEAD_MAGIC 0x44484a43u /* "CJHD" */
 #define JSEG_MAGIC 0x47534a43u	/* "CJSG" */
 #define JREC_MAGIC 0x43524a43u	/* "CJRC" */
-#define JHEAD_SLOT 64
-#define JHEAD_SIZE (2 * JHEAD_SLOT)
+#define JHEAD_SLOT 128		 /* a version 2 slot */
+#define JHEAD_SLOTS 8
+#define JHEAD_SIZE (JHEAD_SLOTS * JHEAD_SLOT)
+#define JHEAD1_SLOT 64		 /* a version 1 slot (read, never written) */
+#define JHEAD1_SIZE (2 * JHEAD1_SLOT)
 #define JSEG_HDR 64
 #define JREC_HDR 40
 #define JREC_LAST 0x01
 
 /*
- * A head slot: magic, version 1, seq, rev (last committed, 0: none), seg
- * (head segment number), off (end of committed bytes in it), tail_rev
- * (oldest retained revision), tail_seg, XXH3-64 of the 56 bytes before.
- * The slot written is seq % 2; readers take the valid slot with the
- * larger seq.
+ * A head slot (version 2, 128 bytes): magic, version, seq, rev (last
+ * committed, 0: none), seg (head segment number), off (end of committed
+ * bytes in it), tail_rev (oldest retained revision), tail_seg, epoch (the
+ * fencing epoch, see journal.h), brk (the lock's break token when the
+ * epoch began), zeros, XXH3-64 of the 120 bytes before.  The head file
+ * holds 8 slots; a publication goes to slot (epoch % 4) * 2 + seq % 2, so
+ * a holder of an older epoch (up to 3 behind) never writes a slot of the
+ * newer one.  Readers take the valid slot with the largest (epoch, seq).
+ * A version 1 head (two 64-byte slots, no epoch) is still read, as epoch
+ * 0; the first writer turns it into version 2.
  */
 struct cohort__head {
 	uint64_t seq;
@@ -35,6 +43,8 @@ struct cohort__head {
 	uint64_t off;
 	uint64_t tail_rev;
 	uint64_t tail_seg;
+	uint64_t epoch;
+	uint64_t brk;
 };
 
 typedef struct cohort__rec {
@@ -56,16 +66,32 @@ uint32_t cohort__get32(const unsigned char *p);
 
 void cohort__head_encode(unsigned char slot[JHEAD_SLOT],
 			 const struct cohort__head *h);
-/* Pick the newer valid slot of a 128-byte head; -1 if none is valid. */
+/* Where in the head file 'h' is published (its slot's offset). */
+uint64_t cohort__head_slot_off(const struct cohort__head *h);
+/* Pick the newest valid slot of a head file's bytes (version 2, else
+ * version 1); -1 if none is valid. */
 int cohort__head_decode(struct cohort__head *h, const unsigned char *buf,
 			size_t len);
 int cohort__journal_head(cohort_cluster *c, struct cohort__head *h);
 
 int cohort__seg_path(char *buf, size_t size, const char *root, uint64_t no);
+/*
+ * A segment header: magic, version (2; 1 is read), no, first_rev, epoch
+ * (of the holder that started it; 0 in version 1), prev_end (where the
+ * segment before it ended when this one was started: for people and
+ * debugging, a repair of that segment may move its end), zeros, XXH3-64
+ * of the 56 bytes before.  A segment whose epoch is above the one before
+ * it was started by a takeover: bytes past the last revision of the one
+ * before are a stale holder's late writes, never read (journal.h).
+ */
 void cohort__seg_header(unsigned char hdr[JSEG_HDR], uint64_t no,
 			uint64_t first_rev);
+void cohort__seg_header2(unsigned char hdr[JSEG_HDR], uint64_t no,
+			 uint64_t first_rev, uint64_t epoch, uint64_t prev_end);
 int cohort__seg_header_check(const unsigned char *hdr, uint64_t no,
 			     uint64_t *first_rev);
+/* The epoch of a header that checks (0 for version 1). */
+uint64_t cohort__seg_header_epoch(const unsigned char *hdr);
 
 size_t cohort__rec_size(size_t node_len, size_t type_len, size_t data_len);
 size_t cohort__rec_encode(unsigned char *p, uint64_t rev, int64_t time_ms,

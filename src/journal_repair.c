@@ -127,7 +127,20 @@ int cohort__seg_rewrite_lost(cohort_cluster *c, uint64_t no, uint64_t first,
 	if ((rc = cohort__os_temp_open(&dst, tmp, sizeof(tmp), path,
 				       cohort__file_mode(c), c->node)))
 		goto out;
-	cohort__seg_header(hdr, no, first);
+	{
+		/* Keep the old header when it holds (its epoch and seal of
+		 * the segment before stay). */
+		unsigned char old[JSEG_HDR];
+		uint64_t f0;
+		size_t got;
+
+		cohort__seg_header(hdr, no, first);
+		if (cohort__os_pread_full(src, old, JSEG_HDR, 0, &got, path) == 0 &&
+		    got == JSEG_HDR && cohort__seg_header_check(old, no, &f0) == 0 &&
+		    f0 == first)
+			memcpy(hdr, old, JSEG_HDR);
+		cohort__error_clear();
+	}
 	rc = cohort__os_write_full(dst, hdr, JSEG_HDR, tmp);
 	for (i = 0; !rc && i < n; i++) {
 		rc = copy_range(dst, tmp, src, path, pos, v[i].off, buf);

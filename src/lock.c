@@ -22,6 +22,7 @@
 
 /* Size of the 'locks/NAME.want' record (see "Fairness" below). */
 #define WANT_SIZE 64
+#define FENCE_SIZE 96
 
 struct cohort_lock {
 	cohort_cluster *c;
@@ -485,6 +486,64 @@ static int holder_dead_here(const struct cohort__lease_view *v)
 	       (v->pid == (long)getpid() || !cohort__os_pid_alive(v->pid));
 }
 
+static int fence_path(char *buf, size_t size, const cohort_lock *l)
+{
+	return cohort__root_path(buf, size, l->c, "locks/%s.fence", l->name);
+}
+
+/* Write a new break token to 'locks/NAME.fence' (fixed inode, rewritten
+ * in place, synced before the lease is moved). */
+static int break_mark(cohort_lock *l)
+{
+	char path[PATH_MAX], text[FENCE_SIZE];
+	int fd, rc, n;
+
+	if ((rc = fence_path(path, sizeof(path), l)))
+		return rc;
+	memset(text, ' ', sizeof(text));
+	n = snprintf(text, sizeof(text), "break %s %s %lld", l->nonce,
+		     l->c->node, (long long)cohort__os_wall_ms());
+	if (n > 0 && (size_t)n < sizeof(text))
+		text[n] = ' ';
+	text[sizeof(text) - 1] = '\n';
+	if ((rc = cohort__os_open(&fd, path, O_RDWR | O_CREAT | O_NOFOLLOW,
+				  cohort__file_mode(l->c))))
+		return rc;
+	rc = cohort__os_pwrite_full(fd, text, sizeof(text), 0, path);
+	if (!rc)
+		rc = cohort__os_fsync(fd, path);
+	if (!rc)
+		rc = cohort__os_close(fd, path);
+	else
+		cohort__os_close_quiet(fd);
+	return rc;
+}
+
+int cohort__lock_break_token(cohort_lock *l, uint64_t *token)
+{
+	char path[PATH_MAX];
+	unsigned char text[FENCE_SIZE];
+	size_t got;
+	int fd, rc;
+
+	*token = 0;
+	if (l->lease_fd < 0)
+		return 0;
+	/* O_CREAT: the server answers (a cached "no such file" on a
+	 * lookupcache=all mount would hide a break); open also revalidates
+	 * the content (close-to-open). */
+	if ((rc = fence_path(path, sizeof(path), l)) ||
+	    (rc = cohort__os_open(&fd, path, O_RDONLY | O_CREAT | O_NOFOLLOW,
+				  cohort__file_mode(l->c))))
+		return rc;
+	rc = cohort__os_pread_full(fd, text, sizeof(text), 0, &got, path);
+	cohort__os_close_quiet(fd);
+	if (rc)
+		return rc;
+	*token = got ? XXH3_64bits(text, got) : 0;
+	return 0;
+}
+
 /*
  * Break the lease at 'path' judged stale when it held exactly 'seen'
  * (inode 'ino').  One breaker at a time: 'NAME.break' is created with
@@ -512,6 +571,14 @@ static int break_lease(cohort_lock *l, const char *seen, size_t seen_len,
 	rc = read_lease(now, &len, &st, l->lease_path);
 	if (rc == 0 && st.ino == ino && len == seen_len &&
 	    !memcmp(now, seen, len)) {
+		/* Mark the break before the lease goes: whoever takes the
+		 * lock next (maybe not us) sees a new break token and knows
+		 * that the last holder may still have writes on their way
+		 * (the journal then fences them off: a new epoch). */
+		if ((rc = break_mark(l))) {
+			(void)cohort__os_unlink(brk);
+			return rc;
+		}
 		rc = cohort__os_rename(l->lease_path, aside);
 		if (rc == 0) {
 			char after[LEASE_SIZE + 1];
@@ -771,6 +838,27 @@ int cohort_lock_check(cohort_lock *l)
 				     "and is now held by node '%s'", l->name,
 				     v.valid ? v.node : "?");
 	}
+	return 0;
+}
+
+int cohort_lock_confirm(cohort_lock *l)
+{
+	struct cohort__stat st;
+	int rc;
+
+	if ((rc = cohort_lock_check(l)) || l->lease_fd < 0)
+		return rc;
+	/* The name may resolve through a cached lookup (lookupcache=all):
+	 * ask the server about our own lease file too (a forced GETATTR on
+	 * the descriptor).  A breaker moves it aside and removes it: no
+	 * link is left. */
+	if ((rc = cohort__os_fstat(&st, l->lease_fd, l->lease_path)))
+		return cohort__error_wrap(COHORT_ELOCKED, "lost cluster lock '%s'",
+					  l->name);
+	if (st.nlink == 0)
+		return cohort__error(COHORT_ELOCKED,
+				     "lost cluster lock '%s': lease was broken",
+				     l->name);
 	return 0;
 }
 

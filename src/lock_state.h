@@ -64,4 +64,15 @@ int64_t cohort__lock_yield_until(struct cohort__lock_state *s,
 /* Stop the refresher thread, if it runs (lock.c). */
 void cohort__lock_refresher_stop(struct cohort__lock_state *s);
 
+/*
+ * The lock's break token: a hash of 'locks/NAME.fence', which every
+ * breaker of a stale lease of NAME rewrites before it moves the lease
+ * aside (0 when the file is empty or the lock has no lease layer).  A
+ * holder that sees a token other than the one it recorded knows that a
+ * holder before it lost the lock while it may still have had writes on
+ * their way.
+ */
+struct cohort_lock;
+int cohort__lock_break_token(struct cohort_lock *l, uint64_t *token);
+
 #endif

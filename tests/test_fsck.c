@@ -910,10 +910,10 @@ START_TEST(test_stray_segments)
 	h.tail_rev = first2;
 	h.seq++;
 	memset(head, 0, sizeof(head));
-	cohort__head_encode(head + (h.seq % 2) * JHEAD_SLOT, &h);
+	cohort__head_encode(head + cohort__head_slot_off(&h), &h);
 	fd = open(at("journal/head"), O_WRONLY);
-	ck_assert_int_eq(pwrite(fd, head + (h.seq % 2) * JHEAD_SLOT, JHEAD_SLOT,
-				(off_t)((h.seq % 2) * JHEAD_SLOT)), JHEAD_SLOT);
+	ck_assert_int_eq(pwrite(fd, head + cohort__head_slot_off(&h), JHEAD_SLOT,
+				(off_t)cohort__head_slot_off(&h)), JHEAD_SLOT);
 	close(fd);
 	cohort__seg_header(hdr, h.seg + 1, h.rev + 1);
 	write_file(at(seg_rel(h.seg + 1)), hdr, JSEG_HDR);
@@ -1048,7 +1048,7 @@ START_TEST(test_node_behind)
 		cohort__head_encode(slot, &h);
 		fd = open(at("journal/head"), O_WRONLY);
 		ck_assert_int_eq(pwrite(fd, slot, JHEAD_SLOT,
-					(off_t)((h.seq % 2) * JHEAD_SLOT)), JHEAD_SLOT);
+					(off_t)cohort__head_slot_off(&h)), JHEAD_SLOT);
 		close(fd);
 		ck_assert_int_eq(rename(at(seg_rel(1)), at("seg-1.away")), 0);
 		write_empty_snapshot(h.rev);
@@ -1658,7 +1658,7 @@ START_TEST(test_store_index_trimmed)
 	cohort__head_encode(slot, &h);
 	fd = open(at("journal/head"), O_WRONLY);
 	ck_assert_int_eq(pwrite(fd, slot, JHEAD_SLOT,
-				(off_t)((h.seq % 2) * JHEAD_SLOT)), JHEAD_SLOT);
+				(off_t)cohort__head_slot_off(&h)), JHEAD_SLOT);
 	close(fd);
 	ck_assert_int_eq(rename(at(seg_rel(1)), at("seg-1.away")), 0);
 	ck_assert_int_eq(rename(at("store/index"), at("index.away")), 0);
@@ -1874,7 +1874,7 @@ static void *publish_later(void *arg)
 	fd = open(at("journal/head"), O_WRONLY);
 	if (fd >= 0) {
 		(void)!pwrite(fd, slot, JHEAD_SLOT,
-			      (off_t)((lp->h.seq % 2) * JHEAD_SLOT));
+			      (off_t)cohort__head_slot_off(&lp->h));
 		close(fd);
 	}
 	return NULL;

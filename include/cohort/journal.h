@@ -17,25 +17,39 @@
  *	}
  *	cohort_journal_close(j);
  *
- * On disk ('journal/' under the root): 'head', a 128-byte file whose inode
- * never changes, holding two checksummed slots (the newer valid one wins,
- * so a torn write of one slot loses nothing); and segments 'seg-<16 hex>',
- * each a 64-byte header and then records:
+ * On disk ('journal/' under the root): 'head', a 1 KiB file whose inode
+ * never changes, holding eight checksummed slots (the valid one with the
+ * largest (epoch, seq) wins, so a torn write of one slot loses nothing);
+ * and segments 'seg-<16 hex>', each a 64-byte header and then records:
  *
  *	magic 'CJRC' | data length | revision | time (ms, appender's clock) |
  *	node length | type length | flags (bit 0: last record of its commit) |
  *	XXH3-64 of all of it | node | type | data | zero padding to 8 bytes
  *
- * Commit protocol (under the cluster lock "journal"): read the head; cut
- * any bytes past it in the head segment (a crashed writer's uncommitted
- * tail) after keeping any whole, verified commits there (they were durable
- * but their head was lost); if the segment is full, create the next one and
- * publish it (the old one is sealed: never written again); write the
- * records at the head offset with one pwrite (never O_APPEND); fdatasync
- * (the commit is now durable); check the lease is still ours; publish the
- * new head in the slot the sequence number picks.  Readers read only up to
- * the published head, so they never see a torn or uncommitted record, and
- * verify every record before delivering it.  See NOTES.md ("Journal").
+ * Commit protocol (under the cluster lock "journal"): read the head and
+ * the lock's break token.  If the token is not the one the head's epoch
+ * began with, a holder before us lost the lock and may still have writes
+ * on their way (a node cut off from the NFS server flushes them when its
+ * link returns): take over.  Keep the whole verified commits past the
+ * head as they are (cut nothing), seal the head segment after them and
+ * start a new epoch in the next segment.  Otherwise cut bytes past the
+ * head after keeping whole verified commits there (a crashed writer's).
+ * If the segment is full, create the next one (link() of a whole file,
+ * never an O_TRUNC open) and publish it; the old one is sealed: never
+ * written again.  Write the records at the head offset with one pwrite
+ * (never O_APPEND); fdatasync (durable); check the lease; publish the new
+ * head in the slot (epoch % 4) * 2 + seq % 2; confirm the lock (the lease
+ * file still ours by the server's word) before returning success, else
+ * fail saying that the commit may or may not appear.
+ *
+ * Fencing, in short: a stale holder's late data lands in a sealed segment
+ * past its last revision, where no reader reads (readers stop at the next
+ * segment's first revision); its late head slot is of an older epoch, in
+ * that epoch's slots, and never wins; its late segment create fails
+ * (EEXIST) or is replaced before use; a holder never truncates after it
+ * may have lost the lock.  Readers read only up to the published head,
+ * so they never see a torn or uncommitted record, and verify every record
+ * before delivering it.  See NOTES.md ("Journal commit", "Fencing").
  */
 #ifndef COHORT_JOURNAL_H
 #define COHORT_JOURNAL_H

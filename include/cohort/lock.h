@@ -75,6 +75,15 @@ int cohort_lock_acquire(cohort_lock **out, cohort_cluster *c,
  */
 int cohort_lock_check(cohort_lock *l);
 
+/*
+ * cohort_lock_check(), and ask the file server whether our lease file
+ * still has a name (a forced GETATTR of the descriptor: a cached lookup
+ * cannot hide a break).  Call after the commit point and before telling
+ * anyone that the commit happened: COHORT_ELOCKED means a successor may
+ * already have moved on without it (see the journal's fencing).
+ */
+int cohort_lock_confirm(cohort_lock *l);
+
 /* Release and free; accepts NULL.  Returns an error if the lease was lost. */
 int cohort_lock_release(cohort_lock *l);
 

@@ -560,7 +560,7 @@ static const struct {
 	{ "ESTALE", ESTALE }, { "EINTR", EINTR }, { "ENOTCONN", ENOTCONN },
 	{ "EACCES", EACCES }, { "EROFS", EROFS },
 	{ "short", COHORT__FAULT_SHORT }, { "lie", COHORT__FAULT_LIE },
-	{ "kill", COHORT__FAULT_KILL },
+	{ "kill", COHORT__FAULT_KILL }, { "stop", COHORT__FAULT_STOP },
 };
 
 int cohort__os_fault_parse(const char *spec)
@@ -672,6 +672,10 @@ static int fault_hit(enum cohort__os_op op)
 		if (n == faults[i].nth || (faults[i].sticky && n > faults[i].nth)) {
 			if (faults[i].what == COHORT__FAULT_KILL)
 				raise(SIGKILL);
+			if (faults[i].what == COHORT__FAULT_STOP) {
+				raise(SIGSTOP);
+				return 0;
+			}
 			return faults[i].what;
 		}
 	}

@@ -89,6 +89,9 @@ enum cohort__os_op {
 #define COHORT__FAULT_SHORT (-1) /* write/read does half the bytes */
 #define COHORT__FAULT_LIE (-2)	 /* rename/link done, then reports EIO */
 #define COHORT__FAULT_KILL (-3)	 /* raise SIGKILL before the call */
+#define COHORT__FAULT_STOP (-4)	 /* raise SIGSTOP before the call, then
+				    make it when continued (a holder that
+				    paused past its lease: fencing tests) */
 
 const char *cohort__os_op_name(enum cohort__os_op op);
 /*

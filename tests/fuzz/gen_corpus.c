@@ -346,7 +346,7 @@ int main(void)
 	static unsigned char buf[1 << 16];
 	unsigned char big[4096];
 	size_t n, off;
-	struct cohort__head h = { 7, 41, 3, 4096, 12, 2 };
+	struct cohort__head h = { 7, 41, 3, 4096, 12, 2, 1, 0 };
 	char text[256], body[128];
 	int m;
 

@@ -291,7 +291,11 @@ fi
 # with KIND; its TAP lines, prefixed with the kind and name, in one block.
 run_job() {
 	local l=$1 kind=$2 name=$3 s=tests/nfs/s_$3.sh t0 rc out p f block trace=()
+	local limit
 	[ "$name" = bench ] && s=tests/nfs/bench.sh
+	# A scenario may need longer: a line "# lab-timeout: SECONDS".
+	limit=$(sed -n 's/^# lab-timeout: \([0-9][0-9]*\)$/\1/p' "$s" | head -n 1)
+	limit=${limit:-$SCENARIO_TIMEOUT}
 	if [ "${LANE_KIND[$l]:-}" != "$kind" ]; then
 		umount_kind "$l"
 		stamp "lane $l: mount $kind"
@@ -305,7 +309,7 @@ BASH_XTRACEFD=9; set -x; . "$0"')
 	BENCH_NFS_SECONDS=${BENCH_NFS_SECONDS:-3} \
 		LAB_KIND=$kind LAB_OPTS=${KIND_OPTS[$kind]} LAB_MNT=/mnt/l$l \
 		LAB_HOLDERS=$(lane_holders "$l") LAB_ADDRS=$(lane_addrs "$l") \
-		timeout -k 5 "$SCENARIO_TIMEOUT" "${trace[@]:-bash}" "$s" \
+		timeout -k 5 "$limit" "${trace[@]:-bash}" "$s" \
 		9>"/lab-results/trace.$kind.$name" >"/tmp/lab-job.$l.out" 2>&1
 	rc=$?
 	out=$(cat "/tmp/lab-job.$l.out")
@@ -317,7 +321,7 @@ BASH_XTRACEFD=9; set -x; . "$0"')
 		grep -vE '^1\.\.[0-9]+$')
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 		f=$((f + 1))
-		block+=$'\n'"not ok - nfs lab: $kind: $name did not finish within $SCENARIO_TIMEOUT s"
+		block+=$'\n'"not ok - nfs lab: $kind: $name did not finish within $limit s"
 	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=$((f + 1))
 		block+=$'\n'"not ok - nfs lab: $kind: $name exited $rc without a 'not ok'"

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# tests/nfs/s_fence.sh - a client cut off from the server while it appends
+# (issue 17: a stale writer's late writes).
+#
+# Node a (client c1) appends in a loop.  Each round, after 1-3 s, c1's
+# link goes down (ip link set eth0 down in its network namespace): its
+# append in flight blocks in the kernel with its writes held.  Nodes b
+# and c (c2, c3) append meanwhile: they wait out a's lease, break it and
+# commit.  Then the link comes back and c1's kernel sends what it held.
+# c1 comes back when b and c are done, or after LAB_FENCE_CUT_S (80 s).
+# After LAB_FENCE_ROUNDS rounds (default 2), from 'cohort log --json':
+# revisions 1..head without a gap; every acknowledged record (an append
+# that exited 0) once, at the revision it printed; nothing twice; a's
+# failed appends failed with exit 1 and one 'cohort:' line; the log is the
+# same through every client; 'fsck' is clean; every node appends after.
+#
+# lab-timeout: 600
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/nfs/lib.sh
+. "$HERE/lib.sh"
+lab_setup fence
+W=$T/work
+ROUNDS=${LAB_FENCE_ROUNDS:-2}
+OTHERS=3 # appends of b and of c while c1 is cut off
+CUT_S=${LAB_FENCE_CUT_S:-80} # c1 is cut off for at most this long
+
+lab_cluster a b c
+
+# one_append NODE PAYLOAD: one append; "PAYLOAD EXIT REVS" to W/res.
+one_append() {
+	local node=$1 p=$2 rc
+	nsenter -t "${LAB_HOLDER[$(($(node_viewno "$node") - 1))]}" --uts \
+		"$COHORT" --root "$(node_root "$node")" --node "$node" \
+		--state "$(node_state "$node")" append "$p" \
+		>"$W/out.$p" 2>"$W/err.$p"
+	rc=$?
+	echo "$p $rc $(tr '\n' ' ' <"$W/out.$p")" >>"$W/res.$node"
+	return $rc
+}
+
+# a_loop: a appends until W/stop exists.
+a_loop() {
+	local i=0
+	while [ ! -e "$W/stop" ]; do
+		i=$((i + 1))
+		one_append a "a.$i"
+	done
+}
+
+link() { # link up|down: client c1's eth0
+	nsenter -t "${LAB_HOLDER[0]}" --net ip link set eth0 "$1"
+}
+
+# others NODE ROUND: OTHERS appends of NODE, one after the other.
+others() {
+	local k
+	for k in $(seq 1 "$OTHERS"); do
+		one_append "$1" "$1.$2.$k"
+	done
+}
+
+# A cut-off client must come back, also when the scenario is stopped:
+# its hard mount would otherwise hang the VM's shutdown.
+trap 'link up; tap_fail "interrupted (SIGTERM)"; exit 143' TERM
+
+: >"$W/res.a"
+: >"$W/res.b"
+: >"$W/res.c"
+bg_start a_loop
+aloop=$BG_PID
+t0=$(now_ms)
+for r in $(seq 1 "$ROUNDS"); do
+	sleep "$((RANDOM % 3 + 1)).$((RANDOM % 10))"
+	link down || tap_bail "round $r: c1's link down"
+	note "round $r: c1 cut off at $(($(now_ms) - t0)) ms"
+	others b "$r" &
+	pb=$!
+	others c "$r" &
+	pc=$!
+	wait_for "$CUT_S" none_alive "$pb" "$pc" ||
+		note "round $r: b and c still appending after $CUT_S s"
+	link up || tap_bail "round $r: c1's link up"
+	wait "$pb" "$pc"
+	note "round $r: c1 back at $(($(now_ms) - t0)) ms"
+done
+sleep 2
+touch "$W/stop"
+# a's append in flight returns once c1's client resends (its timeo).
+if ! wait_for 180 none_alive "$aloop"; then
+	tap_fail "a's loop ends within 180 s of the last link up"
+	kill_tree "$aloop" KILL
+fi
+note "a: $(wc -l <"$W/res.a") appends, $(awk '$2 != 0' "$W/res.a" | wc -l) failed"
+
+# ---- checks ------------------------------------------------------------------
+
+node_cohort c log --json >"$W/log.json" 2>"$W/log.err" ||
+	tap_bail "log through c3" "$(cat "$W/log.err")"
+jq -r '"\(.rev) \(.data)"' <"$W/log.json" >"$W/log"
+head=$(node_cohort c status --json | jq -r .head)
+problems=()
+want=$(seq 1 "$head" | tr '\n' ' ')
+got=$(awk '{ printf "%s ", $1 }' "$W/log")
+[ "$got" = "$want" ] || problems+=("revisions: '$got' (head $head)")
+dups=$(awk '{ print $2 }' "$W/log" | sort | uniq -d)
+[ -z "$dups" ] || problems+=("payloads twice: $dups")
+acked=0
+while read -r p rc rev; do
+	if [ "$rc" = 0 ]; then
+		acked=$((acked + 1))
+		at=$(awk -v r="${rev:-x}" '$1 == r { print $2 }' "$W/log")
+		[ "$at" = "$p" ] || problems+=("'$p' acknowledged at revision ${rev:-?}, which holds '$at'")
+	elif [ "$rc" != 1 ] || [ "$(wc -l <"$W/err.$p")" -ne 1 ]; then
+		problems+=("'$p' exited $rc: $(head -n 2 "$W/err.$p")")
+	fi
+done < <(cat "$W"/res.*)
+if [ ${#problems[@]} -eq 0 ]; then
+	tap_ok "fence: $acked acknowledged records each once at its revision, no gap (head $head, $ROUNDS cut-offs)"
+else
+	tap_fail "fence: every acknowledged record once at its revision, no gap" "${problems[@]}"
+fi
+b_ok=$(awk '$2 == 0' "$W/res.b" "$W/res.c" | wc -l)
+tap_is "b and c committed while c1 was cut off" "$b_ok" "$((2 * OTHERS * ROUNDS))"
+for n in a b; do
+	node_cohort "$n" log --json 2>&1 | jq -r '"\(.rev) \(.data)"' >"$W/log.$n"
+	tap_check "log through $n's client equals c3's" cmp "$W/log" "$W/log.$n"
+done
+node_cohort c fsck >"$W/fsck" 2>&1
+tap_rc "fsck through c3 is clean" $? 0 "$(tail -n 5 "$W/fsck")"
+ok=1
+for n in a b c; do
+	one_append "$n" "after.$n" || ok=0
+done
+if [ $ok -eq 1 ]; then
+	tap_ok "every node appends afterwards"
+else
+	tap_fail "every node appends afterwards" "$(cat "$W"/err.after.* 2>/dev/null)"
+fi
+node_cohort c fsck >"$W/fsck2" 2>&1
+tap_rc "fsck is clean at the end" $? 0 "$(tail -n 5 "$W/fsck2")"
