@@ -34,8 +34,23 @@ struct conn {
 };
 
 struct cohort_committer {
+	/*
+	 * The committer's own handle on the cluster, 'j' its journal: they
+	 * keep descriptors (lock files, the head segment) open, which a mount
+	 * that was cut and came back leaves dead.  So they are opened again
+	 * before the next commit once the node's mode file was replaced (the
+	 * node runtime turned read-only, or back) or a commit failed.  Taken
+	 * shared by each commit, exclusively to swap them.
+	 */
+	pthread_rwlock_t hl;
 	cohort_cluster *c;
 	cohort_journal *j;
+	char *root, *node, *state;
+	char mode_path[PATH_MAX];
+	uint64_t mode_ino;	/* of STATE/mode when 'c' was opened */
+	int64_t mode_mtime;
+	int stale;		/* a commit failed: open again */
+	char cluster_id[COHORT_UUID_LEN + 1];
 	char path[PATH_MAX];
 	int lfd;
 	pthread_t acceptor;
@@ -73,14 +88,15 @@ static void req_header(unsigned char h[REQ_HDR], const cohort_cluster *c,
 }
 
 /* 1 if the header is a request of version 1 for this cluster and node. */
-static int req_ours(const unsigned char h[REQ_HDR], const cohort_cluster *c)
+static int req_ours(const unsigned char h[REQ_HDR], const char *node,
+		    const char *id)
 {
-	size_t nl = strlen(c->node);
+	size_t nl = strlen(node);
 
 	return cohort__get32(h) == REQ_MAGIC &&
 	       cohort__get32(h + 4) == REQ_VERSION &&
-	       !memcmp(h + 20, c->id, COHORT_UUID_LEN) && h[56] == nl &&
-	       !memcmp(h + 57, c->node, nl);
+	       !memcmp(h + 20, id, COHORT_UUID_LEN) && h[56] == nl &&
+	       !memcmp(h + 57, node, nl);
 }
 
 static int send_error(int fd, int code)
@@ -133,6 +149,73 @@ static int parse_body(cohort_entry *e, size_t n, unsigned char *body,
 	return off == len ? 0 : COHORT_EINVAL;
 }
 
+/* Identity of the node's mode file (0, 0 when it is absent). */
+static void mode_id(const cohort_committer *k, uint64_t *ino, int64_t *mtime)
+{
+	struct cohort__stat st;
+
+	*ino = 0;
+	*mtime = 0;
+	if (cohort__os_stat(&st, k->mode_path, 1) == 0) {
+		*ino = st.ino;
+		*mtime = st.mtime_ns;
+	}
+}
+
+/* A new handle on the cluster and its journal into '*c', '*j'. */
+static int handle_open(cohort_committer *k, cohort_cluster **c,
+		       cohort_journal **j)
+{
+	cohort_options o = COHORT_OPTIONS_INIT;
+	int rc;
+
+	o.root = k->root;
+	o.node = k->node;
+	o.state = k->state;
+	*j = NULL;
+	if ((rc = cohort_cluster_open(c, &o)))
+		return rc;
+	if ((rc = cohort_journal_open(j, *c))) {
+		cohort_cluster_close(*c);
+		*c = NULL;
+	}
+	return rc;
+}
+
+/*
+ * Before a commit: open the handle again if the mode file was replaced
+ * since it was opened, or a commit failed.  When that fails (the mount
+ * is still gone) the old handle stays, and the commit says why.
+ */
+static void refresh(cohort_committer *k)
+{
+	cohort_cluster *c, *old_c;
+	cohort_journal *j, *old_j;
+	uint64_t ino;
+	int64_t mtime;
+	int stale;
+
+	mode_id(k, &ino, &mtime);
+	pthread_mutex_lock(&k->mu);
+	stale = k->stale || ino != k->mode_ino || mtime != k->mode_mtime;
+	pthread_mutex_unlock(&k->mu);
+	if (!stale || handle_open(k, &c, &j))
+		return;
+	pthread_rwlock_wrlock(&k->hl);
+	old_c = k->c;
+	old_j = k->j;
+	k->c = c;
+	k->j = j;
+	pthread_mutex_lock(&k->mu);
+	k->stale = 0;
+	k->mode_ino = ino;
+	k->mode_mtime = mtime;
+	pthread_mutex_unlock(&k->mu);
+	pthread_rwlock_unlock(&k->hl);
+	cohort_journal_close(old_j);
+	cohort_cluster_close(old_c);
+}
+
 /* Serve one request; 0 to go on with the next, -1 to close. */
 static int serve_one(struct conn *cn)
 {
@@ -147,7 +230,7 @@ static int serve_one(struct conn *cn)
 	if (cohort__os_read_full(cn->fd, h, REQ_HDR, &got, "a committer client") ||
 	    got < REQ_HDR)
 		return -1; /* closed, or gone */
-	if (!req_ours(h, k->c)) {
+	if (!req_ours(h, k->node, k->cluster_id)) {
 		(void)cohort__os_send_full(cn->fd, "N", 1, "a committer client");
 		return -1;
 	}
@@ -176,7 +259,15 @@ static int serve_one(struct conn *cn)
 	pthread_mutex_unlock(&k->mu);
 	if (stop || cohort__os_send_full(cn->fd, "T", 1, "a committer client"))
 		goto out;
+	refresh(k);
+	pthread_rwlock_rdlock(&k->hl);
 	rc = cohort_journal_append(k->j, e, n, &first);
+	pthread_rwlock_unlock(&k->hl);
+	if (rc && rc != COHORT_EINVAL && rc != COHORT_EREADONLY) {
+		pthread_mutex_lock(&k->mu);
+		k->stale = 1;
+		pthread_mutex_unlock(&k->mu);
+	}
 	if (rc) {
 		if (send_error(cn->fd, rc))
 			goto out;
@@ -238,6 +329,19 @@ static void reap(cohort_committer *k, int all)
 	}
 }
 
+static void committer_free(cohort_committer *k)
+{
+	cohort__os_close_quiet(k->lfd);
+	cohort_journal_close(k->j);
+	cohort_cluster_close(k->c);
+	free(k->root);
+	free(k->node);
+	free(k->state);
+	pthread_rwlock_destroy(&k->hl);
+	pthread_mutex_destroy(&k->mu);
+	free(k);
+}
+
 static void *accept_main(void *arg)
 {
 	cohort_committer *k = arg;
@@ -291,12 +395,24 @@ int cohort_committer_start(cohort_committer **out, cohort_cluster *c)
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return cohort__error(COHORT_ERROR, "out of memory");
-	k->c = c;
 	k->lfd = -1;
 	pthread_mutex_init(&k->mu, NULL);
+	pthread_rwlock_init(&k->hl, NULL);
+	snprintf(k->cluster_id, sizeof(k->cluster_id), "%s", c->id);
+	k->root = strdup(c->root);
+	k->node = strdup(c->node);
+	k->state = strdup(c->state);
+	if (!k->root || !k->node || !k->state) {
+		rc = cohort__error(COHORT_ERROR, "out of memory");
+		goto bad;
+	}
 	if ((rc = cohort__state_path(k->path, sizeof(k->path), c,
 				     "committer.sock")) ||
-	    (rc = cohort_journal_open(&k->j, c)) ||
+	    (rc = cohort__state_path(k->mode_path, sizeof(k->mode_path), c,
+				     "mode")))
+		goto bad;
+	mode_id(k, &k->mode_ino, &k->mode_mtime);
+	if ((rc = handle_open(k, &k->c, &k->j)) ||
 	    (rc = cohort__os_listen_unix(&k->lfd, k->path)))
 		goto bad;
 	if (pthread_create(&k->acceptor, NULL, accept_main, k)) {
@@ -308,10 +424,7 @@ int cohort_committer_start(cohort_committer **out, cohort_cluster *c)
 	*out = k;
 	return 0;
 bad:
-	cohort__os_close_quiet(k->lfd);
-	cohort_journal_close(k->j);
-	pthread_mutex_destroy(&k->mu);
-	free(k);
+	committer_free(k);
 	return rc;
 }
 
@@ -328,6 +441,7 @@ void cohort_committer_stop(cohort_committer *k)
 	pthread_mutex_unlock(&k->mu);
 	pthread_join(k->acceptor, NULL);
 	cohort__os_close_quiet(k->lfd);
+	k->lfd = -1;
 	/* A thread waiting for its next request sees end of file; one in a
 	 * commit finishes it and answers before it looks again. */
 	pthread_mutex_lock(&k->mu);
@@ -336,9 +450,7 @@ void cohort_committer_stop(cohort_committer *k)
 			cohort__os_shutdown_read(cn->fd);
 	pthread_mutex_unlock(&k->mu);
 	reap(k, 1);
-	cohort_journal_close(k->j);
-	pthread_mutex_destroy(&k->mu);
-	free(k);
+	committer_free(k);
 }
 
 uint64_t cohort_committer_served(const cohort_committer *k)

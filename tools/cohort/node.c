@@ -324,7 +324,13 @@ int cmd_node(int argc, char **argv)
 		logf_(nc.a.p.self, "stopping");
 	/* else: a hook could not run, or the snapshot hook failed: said */
 out:
-	cohort_committer_stop(k);
+	if (k) {
+		uint64_t served = cohort_committer_served(k);
+
+		cohort_committer_stop(k);
+		logf_(nc.a.p.self, "committer stopped: %" PRIu64 " commit "
+		      "request(s) served", served);
+	}
 	cohort_node_stop(n);
 	cohort_cluster_close(c);
 	return rc;
