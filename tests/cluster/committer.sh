@@ -163,6 +163,7 @@ while [ "$(now_ms)" -lt "$end" ]; do
 		p=$(cat "$W/node.b.pid")
 		kill -TERM "$p"
 		wait "$p"
+		echo "$?" >>"$W/b.exits"
 		start_node b
 	fi
 done
@@ -176,6 +177,8 @@ note "$round rounds, $akills SIGKILLs of a's node"
 p=$(cat "$W/node.b.pid")
 kill -TERM "$p"
 wait "$p"
+echo "$?" >>"$W/b.exits"
+tap_is "b's node exits 0 on each SIGTERM" "$(sort -u "$W/b.exits" | tr '\n' ' ')" "0 "
 served=$(sed -n 's/.*committer stopped: \([0-9]*\) commit request.*/\1/p' "$W/node.b.log" |
 	awk '{ s += $1 } END { print s + 0 }')
 if [ "$served" -gt 0 ]; then
@@ -195,6 +198,7 @@ sleep 0.5
 p=$(cat "$W/node.a.pid")
 kill -TERM "$p"
 wait "$p"
+tap_is "a's node exits 0 on SIGTERM" "$?" 0
 tap_is "a's node stopped with SIGTERM leaves no socket" \
 	"$(ls "$(node_state a)" | grep -c committer)" 0
 out=$(node_cohort a append "after the chaos" 2>&1)
