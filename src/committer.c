@@ -236,8 +236,9 @@ static int serve_one(struct conn *cn)
 	}
 	n = cohort__get32(h + 8);
 	len = cohort__get64(h + 12);
-	if (n == 0 || len > DIRECT_OVER + (uint64_t)n * ENT_HDR ||
-	    len < (uint64_t)n * ENT_HDR) {
+	/* What a client sends: at most DIRECT_OVER bytes of body, each
+	 * record at least a header and a one-byte type. */
+	if (n == 0 || len > DIRECT_OVER || len < (uint64_t)n * (ENT_HDR + 1)) {
 		(void)cohort__os_send_full(cn->fd, "N", 1, "a committer client");
 		return -1;
 	}
@@ -272,9 +273,7 @@ static int serve_one(struct conn *cn)
 		if (send_error(cn->fd, rc))
 			goto out;
 	} else {
-		pthread_mutex_lock(&k->mu);
-		k->served++;
-		pthread_mutex_unlock(&k->mu);
+		__atomic_add_fetch(&k->served, 1, __ATOMIC_RELAXED);
 		reply[0] = 'R';
 		cohort__put64(reply + 1, first);
 		if (cohort__os_send_full(cn->fd, reply, sizeof(reply),
@@ -455,12 +454,7 @@ void cohort_committer_stop(cohort_committer *k)
 
 uint64_t cohort_committer_served(const cohort_committer *k)
 {
-	uint64_t n;
-
-	pthread_mutex_lock((pthread_mutex_t *)&k->mu);
-	n = k->served;
-	pthread_mutex_unlock((pthread_mutex_t *)&k->mu);
-	return n;
+	return __atomic_load_n(&k->served, __ATOMIC_RELAXED);
 }
 
 /* ---- the client --------------------------------------------------------- */
@@ -470,6 +464,7 @@ uint64_t cohort_committer_served(const cohort_committer *k)
 
 struct pool {
 	pthread_mutex_t mu;
+	pid_t pid; /* a forked child must not share our connections */
 	int fd[POOL_MAX];
 	int n;
 };
@@ -484,6 +479,7 @@ static void *pool_make(cohort_cluster *c)
 		return NULL;
 	}
 	pthread_mutex_init(&p->mu, NULL);
+	p->pid = getpid();
 	return p;
 }
 
@@ -505,6 +501,13 @@ static int pool_take(struct pool *p)
 	int fd = -1;
 
 	pthread_mutex_lock(&p->mu);
+	if (p->pid != getpid()) {
+		/* Forked: the parent's connections are the parent's (a reply
+		 * read here would be lost to it).  Close our copies. */
+		while (p->n > 0)
+			cohort__os_close_quiet(p->fd[--p->n]);
+		p->pid = getpid();
+	}
 	if (p->n > 0)
 		fd = p->fd[--p->n];
 	pthread_mutex_unlock(&p->mu);

@@ -6,7 +6,8 @@
  * client commits itself, once; a host that took a request and died makes
  * the append fail with "may or may not appear", and what it left appears
  * at most once; errors and read-only mode come back as from a direct
- * append; a stopped host removes its socket and a restarted one is found.
+ * append; a stopped host removes its socket and a restarted one is found;
+ * a forked child does not use its parent's connection.
  *
  * Every test gets a fresh folder holding a cluster root and the node's
  * state folder, node "n1" joined ('c') and its journal ('j').  Hosts run
@@ -185,6 +186,65 @@ START_TEST(test_restarted_host_is_found)
 	ck_assert_uint_eq(append_text(j, "b"), 2);
 	ck_assert_uint_eq(cohort_committer_served(k2), 1);
 	cohort_committer_stop(k2);
+}
+END_TEST
+
+/*
+ * A child forked after the parent kept a connection appends through the
+ * same handle while the parent does: sharing the parent's connection,
+ * their requests and replies would cross.
+ */
+static void append_many(const char *who, uint64_t *revs, int count)
+{
+	int i;
+
+	for (i = 0; i < count; i++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "%s.%d", who, i);
+		revs[i] = append_text(j, text);
+	}
+}
+
+START_TEST(test_forked_child_uses_its_own_connection)
+{
+	cohort_committer *k;
+	uint64_t mine[30], theirs[30];
+	char path[PATH_MAX + 32], text[32], at[256];
+	pid_t pid;
+	int status, i;
+
+	ck_assert(cohort_committer_start(&k, c) == 0);
+	ck_assert_uint_eq(append_text(j, "before"), 1); /* keeps a connection */
+	snprintf(path, sizeof(path), "%s/child.revs", tmp);
+	pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		append_many("child", theirs, 30);
+		spit(path, theirs, sizeof(theirs));
+		_exit(0);
+	}
+	append_many("parent", mine, 30);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	{
+		size_t len;
+		unsigned char *b = slurp(path, &len);
+
+		ck_assert_uint_eq(len, sizeof(theirs));
+		memcpy(theirs, b, len);
+		free(b);
+	}
+	for (i = 0; i < 30; i++) {
+		snprintf(text, sizeof(text), "parent.%d", i);
+		ck_assert_int_eq(count_text(text, mine[i], at, sizeof(at)), 1);
+		ck_assert_str_eq(at, text);
+		snprintf(text, sizeof(text), "child.%d", i);
+		ck_assert_int_eq(count_text(text, theirs[i], at, sizeof(at)), 1);
+		ck_assert_str_eq(at, text);
+	}
+	ck_assert_uint_eq(head(), 61);
+	cohort_committer_stop(k);
 }
 END_TEST
 
@@ -552,6 +612,7 @@ static Suite *committer_suite(void)
 	tcase_add_test(tc, test_no_committer_commits_directly);
 	tcase_add_test(tc, test_socket_is_owner_only_and_removed_at_stop);
 	tcase_add_test(tc, test_restarted_host_is_found);
+	tcase_add_test(tc, test_forked_child_uses_its_own_connection);
 	tcase_add_test(tc, test_a_dead_hosts_socket_is_replaced);
 	tcase_add_test(tc, test_errors_come_back);
 	tcase_add_test(tc, test_batch_keeps_consecutive_revisions);
