@@ -193,13 +193,20 @@ static void refresh(cohort_committer *k)
 	cohort_journal *j, *old_j;
 	uint64_t ino;
 	int64_t mtime;
-	int stale;
+	int stale, ro = 0, rc;
 
 	mode_id(k, &ino, &mtime);
 	pthread_mutex_lock(&k->mu);
 	stale = k->stale || ino != k->mode_ino || mtime != k->mode_mtime;
 	pthread_mutex_unlock(&k->mu);
-	if (!stale || handle_open(k, &c, &j))
+	if (!stale)
+		return;
+	/* Read-only (the mount may hang): the append refuses at once from
+	 * the state folder; open again once the node is read-write. */
+	pthread_rwlock_rdlock(&k->hl);
+	rc = cohort_node_mode(k->c, &ro, NULL, 0);
+	pthread_rwlock_unlock(&k->hl);
+	if ((!rc && ro) || handle_open(k, &c, &j))
 		return;
 	pthread_rwlock_wrlock(&k->hl);
 	old_c = k->c;
