@@ -24,6 +24,10 @@
  *   --lat FILE     write each commit's latency (ns), one a line (with
  *                  --start-at, also that of the commit in flight at the
  *                  end of the window)
+ *   --shared       cohort: append with cohort_committer_append(), through
+ *                  the node's committer when one runs ('cohort node'
+ *                  hosts it); the node must have joined (no join here:
+ *                  the running node holds the id)
  *
  * Prints "commits=C records=R seconds=T rate=R/T failed=F" (records per
  * second; F commits failed with COHORT_ELOCKED and are not counted - any
@@ -47,6 +51,7 @@ struct opts {
 	int64_t start_at;
 	const char *lat;
 	const char *extra; /* more "key=value" for the result line */
+	int shared;
 };
 
 /* One engine: commit() makes 'batch' records of 'payload' bytes durable. */
@@ -74,7 +79,10 @@ static int cohort_commit(void *p, const struct opts *o, unsigned char *buf)
 	int rc;
 
 	(void)buf;
-	if ((rc = cohort_journal_append(x->j, x->e, (size_t)o->batch, NULL))) {
+	rc = o->shared ? cohort_committer_append(x->j, x->e, (size_t)o->batch,
+						 NULL) :
+			 cohort_journal_append(x->j, x->e, (size_t)o->batch, NULL);
+	if (rc) {
 		if (x->errors++ < 3)
 			fprintf(stderr, "bench: append failed: %s (%s)\n",
 				cohort_error_last(), cohort_error_name(rc));
@@ -230,7 +238,7 @@ static void usage(void)
 	      "       bench_append cohort ROOT NODE STATE [options]\n"
 	      "       bench_append plain|sqlite-delete|sqlite-wal DIR [options]\n"
 	      "options: --batch N --payload B --seconds S --warmup N "
-	      "--start-at NS --lat FILE\n", stderr);
+	      "--start-at NS --lat FILE --shared\n", stderr);
 	exit(2);
 }
 
@@ -243,9 +251,10 @@ int main(int argc, char **argv)
 		{ "warmup", required_argument, NULL, 'w' },
 		{ "start-at", required_argument, NULL, 'a' },
 		{ "lat", required_argument, NULL, 'l' },
+		{ "shared", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { 1, 128, 2.0, 5, 0, NULL, NULL };
+	struct opts o = { 1, 128, 2.0, 5, 0, NULL, NULL, 0 };
 	struct engine en = { NULL, NULL };
 	struct cohort_ctx cx = { NULL, NULL, 0 };
 	struct plain_ctx px;
@@ -263,6 +272,7 @@ int main(int argc, char **argv)
 		case 'w': o.warmup = bench_atoll(optarg, "--warmup"); break;
 		case 'a': o.start_at = bench_atoll(optarg, "--start-at"); break;
 		case 'l': o.lat = optarg; break;
+		case 'S': o.shared = 1; break;
 		default: usage();
 		}
 	}
@@ -289,8 +299,19 @@ int main(int argc, char **argv)
 
 		if (argc - optind != 3)
 			usage();
-		bench_open(&c, &cx.j, argv[optind], argv[optind + 1],
-			   argv[optind + 2]);
+		if (o.shared) {
+			cohort_options co = COHORT_OPTIONS_INIT;
+
+			co.root = argv[optind];
+			co.node = argv[optind + 1];
+			co.state = argv[optind + 2];
+			if ((rc = cohort_cluster_open(&c, &co)) ||
+			    (rc = cohort_journal_open(&cx.j, c)))
+				bench_die_lib("open", rc);
+		} else {
+			bench_open(&c, &cx.j, argv[optind], argv[optind + 1],
+				   argv[optind + 2]);
+		}
 		cx.e = calloc((size_t)o.batch, sizeof(*cx.e));
 		if (!cx.e)
 			bench_die("out of memory");

@@ -11,6 +11,7 @@
 #include "cohort/cluster.h"
 #include "cohort/lock.h"
 #include "cohort/journal.h"
+#include "cohort/committer.h"
 #include "cohort/store.h"
 #include "cohort/job.h"
 #include "cohort/snapshot.h"

@@ -28,6 +28,8 @@
 enum cohort__slot {
 	COHORT__SLOT_LOCK,	/* lock.c: lock files, fairness, refresher */
 	COHORT__SLOT_MEMBER,	/* member.c: the instance claim, heartbeat */
+	COHORT__SLOT_COMMITTER,	/* committer.c: connections to the node's
+				   committer */
 	COHORT__SLOT_COUNT
 };
 

@@ -1839,3 +1839,8 @@ int cohort__journal_trim(cohort_journal *j, cohort_lock *l, uint64_t limit,
 	j->nsegs = 0; /* forget cached headers of removed segments */
 	return cohort__os_fsync_dir(dir);
 }
+
+cohort_cluster *cohort__journal_cluster(cohort_journal *j)
+{
+	return j->c;
+}

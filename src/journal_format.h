@@ -140,5 +140,7 @@ typedef void (*cohort__trim_fn)(void *arg, const char *path, uint64_t first,
 int cohort__journal_trim(struct cohort_journal *j, struct cohort_lock *l,
 			 uint64_t limit, int64_t min_age_ms, int dry_run,
 			 cohort__trim_fn fn, void *arg, uint64_t *new_tail);
+/* The cluster a journal handle was opened on (the node's committer). */
+cohort_cluster *cohort__journal_cluster(struct cohort_journal *j);
 
 #endif

@@ -20,6 +20,8 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -1843,4 +1845,150 @@ void cohort__os_drain(int fd)
 		return;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
+}
+
+/* ---- Unix sockets (the node's committer) -------------------------------- */
+
+static int unix_addr(struct sockaddr_un *sa, socklen_t *len, const char *path)
+{
+	size_t n = strlen(path);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (n >= sizeof(sa->sun_path))
+		return cohort__error(COHORT_EINVAL, "socket path '%s' is over "
+				     "%zu bytes", path, sizeof(sa->sun_path) - 1);
+	memcpy(sa->sun_path, path, n + 1);
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	return 0;
+}
+
+int cohort__os_listen_unix(int *fd, const char *path)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	char tmp[PATH_MAX], rnd[8];
+	int f, rc, n;
+
+	*fd = -1;
+	cohort__os_random(rnd, sizeof(rnd));
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%02x%02x%02x%02x", path,
+		     (long)getpid(), (unsigned char)rnd[0], (unsigned char)rnd[1],
+		     (unsigned char)rnd[2], (unsigned char)rnd[3]);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return cohort__error(COHORT_EINVAL, "path too long: '%s'", path);
+	if ((rc = unix_addr(&sa, &len, tmp))) /* longer than 'path' */
+		return rc;
+	f = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (f < 0)
+		return fail(errno, "make a socket for", path);
+	if (bind(f, (struct sockaddr *)&sa, len) < 0) {
+		rc = fail(errno, "bind a socket to", tmp);
+		close(f);
+		return rc;
+	}
+	/* The name appears with the mode the umask left: widen nothing
+	 * before it gets its final name. */
+	if (chmod(tmp, 0600) < 0) {
+		rc = fail(errno, "chmod", tmp);
+		goto bad;
+	}
+	if (listen(f, 64) < 0) {
+		rc = fail(errno, "listen on", tmp);
+		goto bad;
+	}
+	if ((rc = cohort__os_rename(tmp, path)))
+		goto bad;
+	*fd = f;
+	return 0;
+bad:
+	(void)unlink(tmp);
+	close(f);
+	return rc;
+}
+
+int cohort__os_connect_unix(int *fd, const char *path)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	int f, rc;
+
+	*fd = -1;
+	if ((rc = unix_addr(&sa, &len, path)))
+		return rc;
+	f = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (f < 0)
+		return fail(errno, "make a socket for", path);
+	while (connect(f, (struct sockaddr *)&sa, len) < 0) {
+		int e = errno;
+
+		if (e == EINTR)
+			continue;
+		close(f);
+		if (e == ENOENT || e == ECONNREFUSED)
+			return cohort__error(COHORT_ENOTFOUND, "nothing listens "
+					     "at '%s'", path);
+		return fail(e, "connect to", path);
+	}
+	*fd = f;
+	return 0;
+}
+
+int cohort__os_peer(int fd, uid_t *uid, pid_t *pid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return fail(errno, "read the peer of", "socket");
+	if (uid)
+		*uid = cr.uid;
+	if (pid)
+		*pid = cr.pid;
+	return 0;
+}
+
+int cohort__os_accept(int *fd, int lfd, int timeout_ms, uid_t *uid,
+		      pid_t *pid)
+{
+	int f, rc;
+
+	*fd = -1;
+	if (!cohort__os_wait_fd(lfd, timeout_ms))
+		return 0;
+	f = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (f < 0) {
+		if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
+			return 0;
+		return fail(errno, "accept on", "socket");
+	}
+	if ((rc = cohort__os_peer(f, uid, pid))) {
+		close(f);
+		return rc;
+	}
+	*fd = f;
+	return 0;
+}
+
+int cohort__os_send_full(int fd, const void *buf, size_t n, const char *what)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = send(fd, (const char *)buf + done, n - done,
+				 MSG_NOSIGNAL);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return fail(errno, "send to", what);
+		}
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+void cohort__os_shutdown_read(int fd)
+{
+	(void)shutdown(fd, SHUT_RD);
 }

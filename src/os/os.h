@@ -308,6 +308,32 @@ int cohort__os_watch(int *fd, const char *path);
 int cohort__os_wait_fd(int fd, int timeout_ms);
 void cohort__os_drain(int fd);
 
+/*
+ * Unix stream sockets, for the node's committer (cohort/committer.h); they
+ * live in the node's local state folder, never on the shared mount.
+ *
+ * cohort__os_listen_unix() binds a new socket to a temporary name beside
+ * 'path', gives it mode 0600, then renames it to 'path' (replacing the
+ * file a dead listener left) and listens: the name never exists with a
+ * wider mode.  cohort__os_connect_unix() gives COHORT_ENOTFOUND when
+ * nothing listens at 'path' (no file, or a dead listener's: ECONNREFUSED).
+ * Both refuse a path longer than a socket address holds (COHORT_EINVAL).
+ * cohort__os_accept() waits at most 'timeout_ms' (0 and '*fd' -1 when
+ * nothing came) and gives the peer's user and process ids (SO_PEERCRED).
+ * cohort__os_send_full() never raises SIGPIPE (EPIPE is returned).  Read
+ * with cohort__os_read_full(): fewer bytes than asked means the peer
+ * closed.  These calls bypass the syscall table.
+ */
+int cohort__os_listen_unix(int *fd, const char *path);
+int cohort__os_connect_unix(int *fd, const char *path);
+int cohort__os_accept(int *fd, int lfd, int timeout_ms, uid_t *uid,
+		      pid_t *pid);
+/* The peer's user and process ids of a connected socket (SO_PEERCRED). */
+int cohort__os_peer(int fd, uid_t *uid, pid_t *pid);
+int cohort__os_send_full(int fd, const void *buf, size_t n, const char *what);
+/* shutdown(fd, SHUT_RD): a thread blocked reading 'fd' sees end of file. */
+void cohort__os_shutdown_read(int fd);
+
 /* 1 if errno 'e' means the mount itself is gone or broken. */
 int cohort__os_errno_is_cutoff(int e);
 

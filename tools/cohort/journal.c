@@ -18,7 +18,9 @@ static const char append_help[] =
 	"Append DATA as one record (type 'data' unless given).  With no DATA or\n"
 	"'-', standard input is one record; with --lines, each line of standard\n"
 	"input is one record and all of them are one atomic commit.  Prints\n"
-	"each new revision on its own line once the commit is durable.\n";
+	"each new revision on its own line once the commit is durable.  When\n"
+	"this node's 'cohort node' runs, the commit goes through its committer\n"
+	"(shared with the node's other appending processes), else directly.\n";
 
 int cmd_append(int argc, char **argv)
 {
@@ -105,7 +107,7 @@ int cmd_append(int argc, char **argv)
 	}
 	rc = cohort_journal_open(&j, c);
 	if (!rc)
-		rc = cohort_journal_append(j, e, n, &first);
+		rc = cohort_committer_append(j, e, n, &first);
 	if (rc) {
 		rc = fail_lib(rc);
 		goto out;

@@ -205,7 +205,7 @@ static void node_mode(int readonly, const char *reason, void *user)
 static const char node_help[] =
 	"usage: cohort node [--exec CMD] [--materialize DIR] [--namespace NS]\n"
 	"                   [--poll-ms N] [--priority N] [--skip-own]\n"
-	"                   [--exec-snapshot CMD] [--skip-lost]\n"
+	"                   [--exec-snapshot CMD] [--skip-lost] [--no-committer]\n"
 	"Mount-and-go: join (or rejoin) this node, replay every record it missed\n"
 	"through CMD (as 'sync --exec'), materialize the installed packages into\n"
 	"DIR, then watch: new records go through CMD in order, store changes are\n"
@@ -215,8 +215,13 @@ static const char node_help[] =
 	"read-write once it has caught up again.  At lost records (revisions\n"
 	"'cohort fsck --repair' could not save) it stops with exit 1 naming\n"
 	"them, unless --exec-snapshot restores it past them or --skip-lost\n"
-	"accepts the loss (as 'sync').  One line per action on stderr; exits 0\n"
-	"on SIGTERM or SIGINT after the action in hand.\n";
+	"accepts the loss (as 'sync').  The node also hosts its committer on\n"
+	"STATE/committer.sock (owner only): 'cohort append' of this node's\n"
+	"processes commits through it, several processes' records in one\n"
+	"commit; --no-committer leaves them to commit each for itself.  One\n"
+	"line per action on stderr; exits 0 on SIGTERM or SIGINT after the\n"
+	"action in hand.\n"
+	"  --no-committer   do not host the node's committer\n";
 
 int cmd_node(int argc, char **argv)
 {
@@ -228,8 +233,11 @@ int cmd_node(int argc, char **argv)
 		{ "priority", required_argument, NULL, 'P' },
 		{ "skip-own", no_argument, NULL, 's' },
 		{ "exec-snapshot", required_argument, NULL, 'S' },
-		{ "skip-lost", no_argument, NULL, 'L' }, { 0, 0, 0, 0 } };
+		{ "skip-lost", no_argument, NULL, 'L' },
+		{ "no-committer", no_argument, NULL, 'C' }, { 0, 0, 0, 0 } };
 	cohort_node_options no = COHORT_NODE_OPTIONS_INIT;
+	cohort_committer *k = NULL;
+	int committer = 1;
 	struct node_ctx nc;
 	cohort_cluster *c = NULL;
 	cohort_node *n = NULL;
@@ -247,6 +255,7 @@ int cmd_node(int argc, char **argv)
 		case 's': no.skip_own = 1; break;
 		case 'S': nc.snap_cmd = optarg; break;
 		case 'L': no.skip_lost = 1; break;
+		case 'C': committer = 0; break;
 		case 'p':
 			if (parse_u64(&poll_ms, optarg) || poll_ms < 1 ||
 			    poll_ms > 3600000)
@@ -288,6 +297,12 @@ int cmd_node(int argc, char **argv)
 	(void)cohort_journal_revision(cohort_node_journal(n), &rev);
 	logf_(nc.a.p.self, "joined cluster %s at revision %" PRIu64,
 	      cohort_cluster_id(c), rev);
+	/* Without a committer the node's processes commit for themselves:
+	 * slower, never wrong, so a failure to start one is only said. */
+	if (committer && cohort_committer_start(&k, c))
+		logf_(nc.a.p.self, "no committer: %s", cohort_error_last());
+	else if (k)
+		logf_(nc.a.p.self, "committer listening");
 	running = n;
 	if (stop_requested)
 		cohort_node_interrupt(n);
@@ -309,6 +324,13 @@ int cmd_node(int argc, char **argv)
 		logf_(nc.a.p.self, "stopping");
 	/* else: a hook could not run, or the snapshot hook failed: said */
 out:
+	if (k) {
+		uint64_t served = cohort_committer_served(k);
+
+		cohort_committer_stop(k);
+		logf_(nc.a.p.self, "committer stopped: %" PRIu64 " commit "
+		      "request(s) served", served);
+	}
 	cohort_node_stop(n);
 	cohort_cluster_close(c);
 	return rc;
