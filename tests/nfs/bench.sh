@@ -97,4 +97,31 @@ node_rpc a "$W/rpc.cli" append "one record" >/dev/null ||
 	tap_bail "cohort append"
 read -r rpcs _ <"$W/rpc.cli"
 echo "$LAB_KIND cli rpcs=$rpcs per_op=$rpcs" | tee -a "$OUT"
+# Group commit across a node's processes (issue 18): 'cohort node' as a
+# hosts the committer; 8 processes of bench_append --shared on a's client
+# append through it, started together.  RPCs per record over the window
+# (the node's own heartbeat and polling included).
+node_cohort a node --poll-ms 250 >/dev/null 2>"$W/node.log" &
+np=$!
+CLUSTER_PIDS+=($np)
+wait_for 60 test -S "$(node_state a)/committer.sock" ||
+	tap_bail "a's committer listens" "$(cat "$W/node.log")"
+n=$(node_viewno a)
+start=$(($("$BA" now) + 3000000000))
+"$RPC_COUNT" -o "$W/rpc.group8" "$LAB_MNT/c$n" -- bash -c '
+	for i in 1 2 3 4 5 6 7 8; do
+		nsenter -t "$1" --uts "$2" cohort "$3" a "$4" --shared --seconds "$5" \
+			--warmup 0 --start-at "$6" >"$7.$i" 2>&1 &
+	done
+	rc=0
+	for p in $(jobs -p); do wait "$p" || rc=1; done
+	exit $rc' group "${LAB_HOLDER[$((n - 1))]}" "$BA" "$(node_root a)" \
+	"$(node_state a)" "$SECS" "$start" "$W/group8" ||
+	tap_fail "group8: every process appends through a's committer" "$(cat "$W"/group8.*)"
+kill -TERM "$np"
+wait "$np"
+recs=$(cat "$W"/group8.[1-8] | tr ' ' '\n' | awk -F= '$1 == "records" { t += $2 } END { print t + 0 }')
+read -r rpcs _ <"$W/rpc.group8"
+echo "$LAB_KIND group8 rate=$(awk -v r="$recs" -v s="$SECS" 'BEGIN { printf "%.1f", r / s }') rpcs=$rpcs per_op=$(awk -v t="$rpcs" -v n="$recs" 'BEGIN { if (n > 0) printf "%.1f", t / n; else print "nan" }') records=$recs" |
+	tee -a "$OUT"
 tap_ok "bench on $LAB_KIND: every figure measured"
