@@ -15,6 +15,7 @@
 # same through every client; 'fsck' is clean; every node appends after.
 #
 # lab-timeout: 600
+# lab-default: no (issue 17: it does not pass yet on every mount kind, see NOTES "Fencing")
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/nfs/lib.sh
 . "$HERE/lib.sh"
