@@ -107,10 +107,18 @@ mkjar one-1.jar org.example:one 1.0
 mkjar two-1.jar org.example:two 1.0
 
 # stop_bg PID: SIGTERM to a bg_start job and its children (the cohort
-# process under a shell function's subshell); wait for it.
+# process under a shell function's subshell); wait for all of them: the
+# subshell dies at once, the node only once it has stopped (its committer
+# removes STATE/committer.sock then: checked too early, it was still
+# there, one run in two).
 stop_bg() {
+	local procs
+	procs=$(proc_descendants "$1")
 	kill_tree "$1" TERM
 	wait "$1" 2>/dev/null
+	# shellcheck disable=SC2086
+	wait_for 10 none_alive $procs ||
+		tap_fail "the node stops within 10 s of SIGTERM" "$(ps -o pid,args -p "${procs//$'\n'/,}")"
 }
 
 # one_line_msg TEXT: TEXT is one line starting "cohort: ".
