@@ -378,7 +378,7 @@ static int walk(struct fsck *f)
 					break;
 				if ((f->nfiles & 1023) == 0)
 					cohort__fsck_progress(f, "listing files", f->nfiles,
-						 0, 0);
+							      0, 0);
 			}
 		}
 		if (!rc && errno && !de)

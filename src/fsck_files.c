@@ -433,13 +433,13 @@ int cohort__fsck_check_locks(struct fsck *f)
 
 			if (f->repair)
 				rc = cohort__fsck_lf_move(f, fl->rel, "break file of a lock",
-					     "left by a breaker that died; unchanged "
-					     "past lease_timeout + skew_margin",
-					     moved, sizeof(moved));
+							  "left by a breaker that died; unchanged "
+							  "past lease_timeout + skew_margin",
+							  moved, sizeof(moved));
 			cohort__fsck_report(f, "lock.break", fl->rel, f->repair && !rc, 0, -1,
-			       moved, "break file left by a dead breaker, %s%s%s",
-			       agebuf, rc ? "; cannot move it: " : "",
-			       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+					    moved, "break file left by a dead breaker, %s%s%s",
+					    agebuf, rc ? "; cannot move it: " : "",
+					    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 		} else if (strstr(name, ".lease.broken.") ||
 			   strstr(name, ".lease.released.")) {
 			/* cohort_lock_release() sets its lease aside the same
@@ -451,13 +451,13 @@ int cohort__fsck_check_locks(struct fsck *f)
 
 			if (f->repair)
 				rc = cohort__fsck_lf_move(f, fl->rel, "a lease set aside",
-					     "left by a process that died before "
-					     "removing it", moved, sizeof(moved));
+							  "left by a process that died before "
+							  "removing it", moved, sizeof(moved));
 			cohort__fsck_report(f, "lock.leftover", fl->rel, f->repair && !rc, 0,
-			       -1, moved, "lease a %s set aside and never "
-			       "removed, %s%s%s", who, agebuf,
-			       rc ? "; cannot move it: " : "",
-			       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+					    -1, moved, "lease a %s set aside and never "
+					    "removed, %s%s%s", who, agebuf,
+					    rc ? "; cannot move it: " : "",
+					    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 		}
 	}
 	return 0;
@@ -479,8 +479,8 @@ void cohort__fsck_repair_leases(struct fsck *f)
 		}
 		/* A copy of what is broken, for the record. */
 		rc = cohort__fsck_lf_save_buf(f, sl->rel, sl->text, sl->len, "a stale lease",
-				 "broken by the lock protocol (fsck took the lock)",
-				 moved, sizeof(moved));
+					      "broken by the lock protocol (fsck took the lock)",
+					      moved, sizeof(moved));
 		if (rc) {
 			cohort__fsck_why_failed(msg, sizeof(msg));
 			moved[0] = '\0';
@@ -497,8 +497,8 @@ void cohort__fsck_repair_leases(struct fsck *f)
 			char m2[PATH_MAX];
 
 			rc = cohort__fsck_lf_move(f, sl->rel, "a stale lease",
-				     "lock_mode fcntl does not use leases", m2,
-				     sizeof(m2));
+						  "lock_mode fcntl does not use leases", m2,
+						  sizeof(m2));
 			broken = !rc;
 		} else {
 			cohort_lock *l = NULL;
@@ -514,8 +514,8 @@ void cohort__fsck_repair_leases(struct fsck *f)
 			}
 		}
 		cohort__fsck_report(f, "lock.stale", sl->rel, broken, 0, -1, moved, "%s%s%s",
-		       sl->detail, broken ? "; broken" : "; not broken: ",
-		       broken ? "" : cohort__fsck_why_failed(msg, sizeof(msg)));
+				    sl->detail, broken ? "; broken" : "; not broken: ",
+				    broken ? "" : cohort__fsck_why_failed(msg, sizeof(msg)));
 	}
 }
 
@@ -575,26 +575,26 @@ static void check_node(struct fsck *f, const char *id)
 				      f->h.tail_rev - 1 : 0;
 
 			rc = f->repair ? cohort__fsck_lf_save_buf(f, rel, text, len,
-						     "a damaged revision file",
-						     "written again", moved,
-						     sizeof(moved)) : 0;
+								  "a damaged revision file",
+								  "written again", moved,
+								  sizeof(moved)) : 0;
 			if (f->repair && !rc && !f->head_ok)
 				rc = cohort__error(COHORT_ECORRUPT, "the journal "
 						   "head is unknown");
 			if (f->repair && !rc)
 				rc = cohort__revision_write_node(f->c, id, to);
 			cohort__fsck_report(f, "node.revision", rel, f->repair && !rc, 0, -1,
-			       f->repair && !rc ? moved : NULL,
-			       "revision file of node '%s' is damaged: which "
-			       "records it applied is unknown%s%s%s", id,
-			       !f->repair ? "; 'cohort fsck --repair' sets it "
-			       "before the oldest retained record (the node "
-			       "applies those again)" :
-			       rc ? "; cannot write it again: " :
-			       "; set before the oldest retained record (the "
-			       "node applies those again)",
-			       f->repair && rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "",
-			       "");
+					    f->repair && !rc ? moved : NULL,
+					    "revision file of node '%s' is damaged: which "
+					    "records it applied is unknown%s%s%s", id,
+					    !f->repair ? "; 'cohort fsck --repair' sets it "
+					    "before the oldest retained record (the node "
+					    "applies those again)" :
+					    rc ? "; cannot write it again: " :
+					    "; set before the oldest retained record (the "
+					    "node applies those again)",
+					    f->repair && rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "",
+					    "");
 		} else if (f->head_ok && rev > f->h.rev &&
 			   !(!f->repair && head_passed(f, rev))) {
 			REPORT(f, "node.revision-ahead", rel, 0,
@@ -635,15 +635,15 @@ static void check_node(struct fsck *f, const char *id)
 				cohort__fsck_fmt_age(agebuf, sizeof(agebuf), age);
 				rc = f->repair ?
 					cohort__fsck_lf_move(f, rel, "a damaged heartbeat file",
-						"not a heartbeat, and unchanged past "
-						"stale_after", moved, sizeof(moved)) : 0;
+							     "not a heartbeat, and unchanged past "
+							     "stale_after", moved, sizeof(moved)) : 0;
 				cohort__fsck_report(f, "node.heartbeat", rel, f->repair && !rc, 0,
-				       -1, f->repair && !rc ? moved : NULL,
-				       "heartbeat of node '%s' is damaged (%zu "
-				       "bytes, %s)%s%s", id, len, agebuf,
-				       f->repair && !rc ? "; moved to lost+found" :
-				       rc ? "; cannot move it: " : "",
-				       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+						    -1, f->repair && !rc ? moved : NULL,
+						    "heartbeat of node '%s' is damaged (%zu "
+						    "bytes, %s)%s%s", id, len, agebuf,
+						    f->repair && !rc ? "; moved to lost+found" :
+						    rc ? "; cannot move it: " : "",
+						    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 			}
 		}
 		cohort__error_clear();
@@ -658,14 +658,14 @@ static void check_node(struct fsck *f, const char *id)
 		if (rc == 0 && cohort__kv_get(text, "nonce", val, sizeof(val))) {
 			/* Garbage claims nothing: a join replaces it anyway. */
 			rc = f->repair ? cohort__fsck_lf_move(f, rel, "a damaged instance file",
-						 "names no instance (no nonce)",
-						 moved, sizeof(moved)) : 0;
+							      "names no instance (no nonce)",
+							      moved, sizeof(moved)) : 0;
 			cohort__fsck_report(f, "node.instance", rel, f->repair && !rc, 0, -1,
-			       f->repair && !rc ? moved : NULL,
-			       "instance file of node '%s' is damaged%s%s", id,
-			       f->repair && !rc ? "; moved to lost+found" :
-			       rc ? "; cannot move it: " : "",
-			       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+					    f->repair && !rc ? moved : NULL,
+					    "instance file of node '%s' is damaged%s%s", id,
+					    f->repair && !rc ? "; moved to lost+found" :
+					    rc ? "; cannot move it: " : "",
+					    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 		}
 		cohort__error_clear();
 		free(text);
@@ -718,15 +718,15 @@ void cohort__fsck_check_temps(struct fsck *f)
 		cohort__fsck_fmt_age(agebuf, sizeof(agebuf), age);
 		if (f->repair)
 			rc = cohort__fsck_lf_move(f, fl->rel, "a temporary file",
-				     "left by a writer that died (older than the "
-				     "grace period)", moved, sizeof(moved));
+						  "left by a writer that died (older than the "
+						  "grace period)", moved, sizeof(moved));
 		cohort__fsck_report(f, "temp", fl->rel, f->repair && !rc, 0, -1,
-		       f->repair && !rc ? moved : NULL,
-		       "temporary file left by a writer that died (%llu bytes, "
-		       "%s)%s%s", (unsigned long long)fl->size, agebuf,
-		       f->repair && !rc ? "; moved to lost+found" :
-		       rc ? "; cannot move it: " : "",
-		       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+				    f->repair && !rc ? moved : NULL,
+				    "temporary file left by a writer that died (%llu bytes, "
+				    "%s)%s%s", (unsigned long long)fl->size, agebuf,
+				    f->repair && !rc ? "; moved to lost+found" :
+				    rc ? "; cannot move it: " : "",
+				    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 	}
 }
 
@@ -815,14 +815,14 @@ void cohort__fsck_check_files(struct fsck *f)
 			}
 		}
 		rc = f->repair ? cohort__fsck_lf_move(f, fl->rel, "an empty file",
-					 "zero-length where cohort writes content "
-					 "(a write lost in a crash)", moved,
-					 sizeof(moved)) : 0;
+						      "zero-length where cohort writes content "
+						      "(a write lost in a crash)", moved,
+						      sizeof(moved)) : 0;
 		cohort__fsck_report(f, "zero-length", fl->rel, f->repair && !rc, 0, -1,
-		       f->repair && !rc ? moved : NULL, "file is empty%s%s",
-		       f->repair && !rc ? "; moved to lost+found" :
-		       rc ? "; cannot move it: " : "",
-		       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+				    f->repair && !rc ? moved : NULL, "file is empty%s%s",
+				    f->repair && !rc ? "; moved to lost+found" :
+				    rc ? "; cannot move it: " : "",
+				    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 	}
 	cohort__fsck_progress(f, "files", f->nfiles, f->nfiles, 1);
 }

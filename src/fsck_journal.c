@@ -104,7 +104,7 @@ int cohort__fsck_scan(struct fsck *f, int fd, const char *path, const char *rel,
 			cohort__fsck_on_record(f, &r, rel, off);
 			if ((f->sum->records & 4095) == 0)
 				cohort__fsck_progress(f, "journal", f->bytes_done + off,
-					 f->bytes_total, 0);
+						      f->bytes_total, 0);
 		}
 		off += (uint64_t)size;
 		res->last = r.last;
@@ -240,7 +240,7 @@ static int cut_segment(struct fsck *f, int fd, const char *path,
 	snprintf(what, sizeof(what), "bytes %llu-%llu of %s",
 		 (unsigned long long)off, (unsigned long long)size, rel);
 	if ((rc = cohort__fsck_lf_save_range(f, name, fd, path, off, size, what, why, moved,
-				msize)) ||
+					     msize)) ||
 	    (rc = cohort_lock_check(f->journal_lock)) ||
 	    (rc = cohort__os_ftruncate(fd, off, path)) ||
 	    (rc = cohort__os_fdatasync(fd, path)))
@@ -309,7 +309,7 @@ static int check_tail(struct fsck *f)
 	if (st.size <= h.off)
 		goto out;
 	if ((rc = cohort__fsck_scan(f, fd, path, rel, h.off, st.size, h.rev + 1, UINT64_MAX,
-		       0, &res)))
+				    0, &res)))
 		goto out;
 	if (!f->repair) {
 		struct tail_look tl = { &h, fd, path, st.size };
@@ -333,24 +333,24 @@ static int check_tail(struct fsck *f)
 			if (!rc) {
 				/* Now committed: count and replay them. */
 				rc = cohort__fsck_scan(f, fd, path, rel, h.off, nh.off, h.rev + 1,
-					  nh.rev, 1, &r2);
+						       nh.rev, 1, &r2);
 				f->h = nh;
 				f->sum->head = nh.rev;
 				done = 1;
 			}
 		}
 		cohort__fsck_report(f, "journal.unpublished-commit", rel, done, h.rev + 1,
-		       (int64_t)h.off, NULL,
-		       "revisions %llu-%llu (whole, verified commits) are durable "
-		       "past the head at offset %llu: a writer died before "
-		       "publishing them%s%s",
-		       (unsigned long long)h.rev + 1,
-		       (unsigned long long)res.keep_rev,
-		       (unsigned long long)h.off,
-		       done ? "; published" :
-		       f->repair ? "; cannot publish: " :
-		       "; the next append or 'cohort fsck --repair' publishes them",
-		       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+				    (int64_t)h.off, NULL,
+				    "revisions %llu-%llu (whole, verified commits) are durable "
+				    "past the head at offset %llu: a writer died before "
+				    "publishing them%s%s",
+				    (unsigned long long)h.rev + 1,
+				    (unsigned long long)res.keep_rev,
+				    (unsigned long long)h.off,
+				    done ? "; published" :
+				    f->repair ? "; cannot publish: " :
+				    "; the next append or 'cohort fsck --repair' publishes them",
+				    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 		if (rc)
 			goto out;
 	}
@@ -366,16 +366,16 @@ static int check_tail(struct fsck *f)
 			done = !rc;
 		}
 		cohort__fsck_report(f, "journal.uncommitted-tail", rel, done, 0,
-		       (int64_t)res.keep_off, moved,
-		       "%llu bytes past the %s at offset %llu are not a whole "
-		       "commit (a writer died while writing them; never "
-		       "acknowledged)%s%s",
-		       (unsigned long long)(st.size - res.keep_off),
-		       res.keep_rev > h.rev ? "last whole commit" : "head",
-		       (unsigned long long)res.keep_off,
-		       done ? "; cut, saved to lost+found" :
-		       f->repair ? "; cannot cut: " : "",
-		       f->repair && !done ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+				    (int64_t)res.keep_off, moved,
+				    "%llu bytes past the %s at offset %llu are not a whole "
+				    "commit (a writer died while writing them; never "
+				    "acknowledged)%s%s",
+				    (unsigned long long)(st.size - res.keep_off),
+				    res.keep_rev > h.rev ? "last whole commit" : "head",
+				    (unsigned long long)res.keep_off,
+				    done ? "; cut, saved to lost+found" :
+				    f->repair ? "; cannot cut: " : "",
+				    f->repair && !done ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 		rc = 0;
 	}
 out:
@@ -435,22 +435,22 @@ static void check_stray_segments(struct fsck *f)
 			continue;
 		if (f->repair)
 			rc = cohort__fsck_lf_move(f, fl->rel,
-				     below ? "a journal segment below the tail" :
+						  below ? "a journal segment below the tail" :
 					     "a journal segment past the head",
-				     below ? "every record in it was removed from "
+						  below ? "every record in it was removed from "
 					     "the journal (a janitor died before "
 					     "removing the file)" :
 					     "never published (a writer died while "
 					     "starting it)", moved, sizeof(moved));
 		cohort__fsck_report(f, below ? "journal.old-segment" : "journal.unpublished-segment",
-		       fl->rel, f->repair && !rc, 0, -1, f->repair ? moved : NULL,
-		       "segment %s the %s (segments %llu-%llu are the journal)%s%s",
-		       below ? "below" : "past", below ? "tail" : "head",
-		       (unsigned long long)f->h.tail_seg,
-		       (unsigned long long)f->h.seg,
-		       f->repair && !rc ? "; moved to lost+found" :
-		       rc ? "; cannot move it: " : "",
-		       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+				    fl->rel, f->repair && !rc, 0, -1, f->repair ? moved : NULL,
+				    "segment %s the %s (segments %llu-%llu are the journal)%s%s",
+				    below ? "below" : "past", below ? "tail" : "head",
+				    (unsigned long long)f->h.tail_seg,
+				    (unsigned long long)f->h.seg,
+				    f->repair && !rc ? "; moved to lost+found" :
+				    rc ? "; cannot move it: " : "",
+				    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 	}
 }
 
@@ -472,11 +472,11 @@ again:
 		if (f->repair && rc == COHORT_ECORRUPT && !tries &&
 		    (rc = cohort__fsck_rebuild_head(f, moved, sizeof(moved))) == 0) {
 			cohort__fsck_report(f, "journal.head", "journal/head", 1, 0, -1, moved,
-			       "%s; rebuilt from the segments (revision %llu, "
-			       "segments %llu-%llu)", err,
-			       (unsigned long long)f->h.rev,
-			       (unsigned long long)f->h.tail_seg,
-			       (unsigned long long)f->h.seg);
+					    "%s; rebuilt from the segments (revision %llu, "
+					    "segments %llu-%llu)", err,
+					    (unsigned long long)f->h.rev,
+					    (unsigned long long)f->h.tail_seg,
+					    (unsigned long long)f->h.seg);
 			tries++;
 			goto again;
 		}
@@ -585,7 +585,7 @@ again:
 
 				if (!f->repair || !lo || hi < lo ||
 				    cohort__fsck_add_fix(f, s, 0, 0, lo, hi, "segment %llu is "
-					    "missing", (unsigned long long)s->no))
+							 "missing", (unsigned long long)s->no))
 					REPORT(f, "journal.segment-missing", rel, 0,
 					       "segment %llu of the journal (tail "
 					       "%llu, head %llu) is missing: its "
@@ -671,7 +671,7 @@ again:
 				int found;
 
 				rc = cohort__fsck_scan(f, fd, path, rel, start, limit, srev,
-					  limit_rev, 1, &res);
+						       limit_rev, 1, &res);
 				if (rc || !(res.stop == ST_BAD ||
 					    res.stop == ST_WRONGREV ||
 					    res.stop == ST_SHORT))
@@ -684,46 +684,46 @@ again:
 					       &nrev);
 				if (found)
 					cohort__fsck_bprintf(lostmsg, sizeof(lostmsg),
-						"revisions %llu-%llu cannot be "
-						"read (the segment verifies again "
-						"from offset %llu)",
-						(unsigned long long)res.next_rev,
-						(unsigned long long)nrev - 1,
-						(unsigned long long)at);
+							     "revisions %llu-%llu cannot be "
+							     "read (the segment verifies again "
+							     "from offset %llu)",
+							     (unsigned long long)res.next_rev,
+							     (unsigned long long)nrev - 1,
+							     (unsigned long long)at);
 				else if (limit_rev != UINT64_MAX)
 					cohort__fsck_bprintf(lostmsg, sizeof(lostmsg),
-						"revisions %llu-%llu cannot be "
-						"read (nothing after it in this "
-						"segment verifies)",
-						(unsigned long long)res.next_rev,
-						(unsigned long long)limit_rev);
+							     "revisions %llu-%llu cannot be "
+							     "read (nothing after it in this "
+							     "segment verifies)",
+							     (unsigned long long)res.next_rev,
+							     (unsigned long long)limit_rev);
 				else
 					cohort__fsck_bprintf(lostmsg, sizeof(lostmsg),
-						"nothing after it in this segment "
-						"can be read");
+							     "nothing after it in this segment "
+							     "can be read");
 				if (f->repair && (found || limit_rev != UINT64_MAX) &&
 				    cohort__fsck_add_fix(f, s, res.end_off, found ? at : limit,
-					    res.next_rev,
-					    found ? nrev - 1 : limit_rev,
-					    "committed record %llu at offset %llu "
-					    "%s", (unsigned long long)res.next_rev,
-					    (unsigned long long)res.end_off,
-					    stop_why(&res, b, sizeof(b))) == 0) {
+							 res.next_rev,
+							 found ? nrev - 1 : limit_rev,
+							 "committed record %llu at offset %llu "
+							 "%s", (unsigned long long)res.next_rev,
+							 (unsigned long long)res.end_off,
+							 stop_why(&res, b, sizeof(b))) == 0) {
 					/* reported when it is done */
 				} else {
 					cohort__fsck_report(f, "journal.record", rel, 0,
-					       res.next_rev, (int64_t)res.end_off,
-					       NULL, "committed record %llu at "
-					       "offset %llu %s: %s; %s",
-					       (unsigned long long)res.next_rev,
-					       (unsigned long long)res.end_off,
-					       stop_why(&res, b, sizeof(b)),
-					       lostmsg, found || limit_rev !=
-					       UINT64_MAX ? "'cohort fsck "
-					       "--repair' replaces them by lost "
-					       "records (the damaged bytes go to "
-					       "lost+found)" : "left for the "
-					       "operator");
+							    res.next_rev, (int64_t)res.end_off,
+							    NULL, "committed record %llu at "
+							    "offset %llu %s: %s; %s",
+							    (unsigned long long)res.next_rev,
+							    (unsigned long long)res.end_off,
+							    stop_why(&res, b, sizeof(b)),
+							    lostmsg, found || limit_rev !=
+							    UINT64_MAX ? "'cohort fsck "
+							    "--repair' replaces them by lost "
+							    "records (the damaged bytes go to "
+							    "lost+found)" : "left for the "
+							    "operator");
 				}
 				if (!found) {
 					lost = 1;
@@ -770,7 +770,7 @@ again:
 				rc = 0;
 				if (f->repair) {
 					rc = cohort__fsck_open_seg(f, s->no, 1, &wfd, path,
-						      sizeof(path));
+								   sizeof(path));
 					if (!rc) {
 						rc = cut_segment(
 							f, wfd, path, rel, res.end_off,
@@ -783,27 +783,27 @@ again:
 					fixed = !rc;
 				}
 				cohort__fsck_report(f, "journal.sealed-tail", rel, fixed, 0,
-				       (int64_t)res.end_off, moved,
-				       "sealed segment has %llu bytes past its last "
-				       "record (revision %llu) at offset %llu%s%s",
-				       (unsigned long long)(s->size - res.end_off),
-				       (unsigned long long)res.next_rev - 1,
-				       (unsigned long long)res.end_off,
-				       fixed ? "; cut, saved to lost+found" :
-				       rc ? "; cannot cut: " : "",
-				       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+						    (int64_t)res.end_off, moved,
+						    "sealed segment has %llu bytes past its last "
+						    "record (revision %llu) at offset %llu%s%s",
+						    (unsigned long long)(s->size - res.end_off),
+						    (unsigned long long)res.next_rev - 1,
+						    (unsigned long long)res.end_off,
+						    fixed ? "; cut, saved to lost+found" :
+						    rc ? "; cannot cut: " : "",
+						    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 				rc = 0;
 			} else if (limit_rev != UINT64_MAX &&
 				   res.next_rev - 1 < limit_rev) {
 				f->chain_ok = f->jix_ok = 0;
 				cohort__fsck_report(f, "journal.short", rel, 0, res.next_rev,
-				       (int64_t)res.end_off, NULL,
-				       "sealed segment ends at revision %llu but the "
-				       "next one starts at %llu: revisions %llu-%llu "
-				       "are missing", (unsigned long long)res.next_rev - 1,
-				       (unsigned long long)limit_rev + 1,
-				       (unsigned long long)res.next_rev,
-				       (unsigned long long)limit_rev);
+						    (int64_t)res.end_off, NULL,
+						    "sealed segment ends at revision %llu but the "
+						    "next one starts at %llu: revisions %llu-%llu "
+						    "are missing", (unsigned long long)res.next_rev - 1,
+						    (unsigned long long)limit_rev + 1,
+						    (unsigned long long)res.next_rev,
+						    (unsigned long long)limit_rev);
 			}
 			continue;
 		}
@@ -811,12 +811,12 @@ again:
 		if (s->size < f->h.off) {
 			f->chain_ok = f->jix_ok = 0;
 			cohort__fsck_report(f, "journal.short", rel, 0, res.next_rev,
-			       (int64_t)s->size, NULL,
-			       "head segment is %llu bytes but the head says %llu "
-			       "are committed: revisions from %llu are lost",
-			       (unsigned long long)s->size,
-			       (unsigned long long)f->h.off,
-			       (unsigned long long)res.next_rev);
+					    (int64_t)s->size, NULL,
+					    "head segment is %llu bytes but the head says %llu "
+					    "are committed: revisions from %llu are lost",
+					    (unsigned long long)s->size,
+					    (unsigned long long)f->h.off,
+					    (unsigned long long)res.next_rev);
 		} else if (res.stop == ST_REV || res.next_rev - 1 != f->h.rev) {
 			f->chain_ok = f->jix_ok = 0;
 			REPORT(f, "journal.head", "journal/head", 0,

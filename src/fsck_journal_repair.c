@@ -156,9 +156,9 @@ void cohort__fsck_fix_lost(struct fsck *f)
 				 (unsigned long long)r->first,
 				 (unsigned long long)r->last);
 			if ((rc = cohort__fsck_lf_save_range(f, name, fd, path, r->off, r->end,
-						what, "damaged committed records, "
-						"replaced by lost records",
-						moved, sizeof(moved))))
+							     what, "damaged committed records, "
+							     "replaced by lost records",
+							     moved, sizeof(moved))))
 				goto done;
 		}
 		rc = cohort__seg_rewrite_lost(f->c, x->seg, x->seg_first, end, v,
@@ -172,16 +172,16 @@ done:
 			struct lost_fix *y = &f->fixes[k];
 
 			cohort__fsck_report(f, y->missing ? "journal.segment-missing" :
-			       "journal.record", rel, !rc, y->r.first,
-			       y->missing ? -1 : (int64_t)y->r.off, moved,
-			       "revisions %llu-%llu cannot be read (%s)%s%s",
-			       (unsigned long long)y->r.first,
-			       (unsigned long long)y->r.last, y->why,
-			       rc ? "; cannot replace them: " :
-			       y->missing ? "; replaced by lost records" :
-			       "; replaced by lost records (the damaged bytes "
-			       "are in lost+found)",
-			       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+					    "journal.record", rel, !rc, y->r.first,
+					    y->missing ? -1 : (int64_t)y->r.off, moved,
+					    "revisions %llu-%llu cannot be read (%s)%s%s",
+					    (unsigned long long)y->r.first,
+					    (unsigned long long)y->r.last, y->why,
+					    rc ? "; cannot replace them: " :
+					    y->missing ? "; replaced by lost records" :
+					    "; replaced by lost records (the damaged bytes "
+					    "are in lost+found)",
+					    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 			if (!rc)
 				f->sum->lost += y->r.last - y->r.first + 1;
 		}
@@ -251,7 +251,7 @@ int cohort__fsck_rebuild_head(struct fsck *f, char *moved, size_t msize)
 	cohort__fsck_seg_rel(rel, sizeof(rel), hi);
 	if (!rc)
 		rc = cohort__fsck_scan(f, fd, path, rel, JSEG_HDR, st.size, first, UINT64_MAX,
-			  0, &res);
+				       0, &res);
 	cohort__os_close_quiet(fd);
 	if (rc)
 		return rc;
@@ -261,8 +261,8 @@ int cohort__fsck_rebuild_head(struct fsck *f, char *moved, size_t msize)
 	if ((rc = cohort__fsck_abs_path(f, path, sizeof(path), "journal/head")) ||
 	    (rc = cohort__os_read_file(&text, &len, path, 4096)) ||
 	    (rc = cohort__fsck_lf_save_buf(f, "journal/head", text, len, "the journal head",
-			      "no valid slot; rebuilt from the segments", moved,
-			      msize)))
+					   "no valid slot; rebuilt from the segments", moved,
+					   msize)))
 		goto out;
 	if ((rc = cohort_lock_check(f->journal_lock)) ||
 	    (rc = cohort__os_open(&fd, path, O_RDWR | O_NOFOLLOW, 0)))
@@ -331,22 +331,22 @@ void cohort__fsck_rebuild_seg_header(struct fsck *f, struct seg *s)
 	snprintf(name, sizeof(name), "%s.header", rel);
 	cohort__seg_header(hdr, s->no, s->first);
 	if ((rc = cohort__fsck_lf_save_range(f, name, fd, path, 0, JSEG_HDR, "a segment "
-				"header", "damaged; written again from the "
-				"segment's name and first record", moved,
-				sizeof(moved))) ||
+					     "header", "damaged; written again from the "
+					     "segment's name and first record", moved,
+					     sizeof(moved))) ||
 	    (rc = cohort_lock_check(f->journal_lock)) ||
 	    (rc = cohort__os_pwrite_full(fd, hdr, JSEG_HDR, 0, path)) ||
 	    (rc = cohort__os_fdatasync(fd, path))) {
 		cohort__fsck_report(f, "journal.segment-header", rel, 0, 0, -1, NULL,
-		       "segment header is damaged; cannot write it again: %s",
-		       cohort__fsck_why_failed(msg, sizeof(msg)));
+				    "segment header is damaged; cannot write it again: %s",
+				    cohort__fsck_why_failed(msg, sizeof(msg)));
 		goto out;
 	}
 	s->state = 1;
 	cohort__fsck_report(f, "journal.segment-header", rel, 1, r.rev, 0, moved,
-	       "segment header is damaged; written again (segment %llu, "
-	       "first revision %llu)", (unsigned long long)s->no,
-	       (unsigned long long)s->first);
+			    "segment header is damaged; written again (segment %llu, "
+			    "first revision %llu)", (unsigned long long)s->no,
+			    (unsigned long long)s->first);
 out:
 	cohort__os_close_quiet(fd);
 }

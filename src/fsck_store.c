@@ -205,9 +205,9 @@ void cohort__fsck_on_record(struct fsck *f, const cohort__rec *r, const char *re
 		cohort__error_clear();
 		f->jix_ok = 0;
 		cohort__fsck_report(f, "store.record", rel, 0, r->rev, (int64_t)off, NULL,
-		       "journal record %llu ('%s') at offset %llu is not a valid "
-		       "store record: the index cannot be rebuilt past it",
-		       (unsigned long long)r->rev, type, (unsigned long long)off);
+				    "journal record %llu ('%s') at offset %llu is not a valid "
+				    "store record: the index cannot be rebuilt past it",
+				    (unsigned long long)r->rev, type, (unsigned long long)off);
 	}
 }
 
@@ -233,8 +233,8 @@ static void load_snapshot(struct fsck *f)
 					 "checksum or an entry is damaged)");
 			else
 				cohort__fsck_bprintf(f->snap_err, sizeof(f->snap_err),
-					"index snapshot cannot be read: %s",
-					cohort_error_last());
+						     "index snapshot cannot be read: %s",
+						     cohort_error_last());
 		} else {
 			f->snap_state = SNAP_OK;
 		}
@@ -467,9 +467,9 @@ static void store_index(struct fsck *f)
 			rc = cohort__os_read_file(&text, &len, path, 1u << 30);
 			if (!rc)
 				rc = cohort__fsck_lf_save_buf(f, rel, text, len,
-						 "the index snapshot",
-						 "replaced by one rebuilt from the "
-						 "journal", moved, sizeof(moved));
+							      "the index snapshot",
+							      "replaced by one rebuilt from the "
+							      "journal", moved, sizeof(moved));
 			free(text);
 		}
 		cohort__store_index_set_rev(f->jix, f->h.rev);
@@ -478,9 +478,9 @@ static void store_index(struct fsck *f)
 		if (!rc)
 			rc = cohort__store_snapshot_write(f->st, f->jix);
 		cohort__fsck_report(f, kind, rel, !rc, 0, -1, moved, "%s%s%s", what,
-		       rc ? "; cannot rebuild it: " :
-		       "; rebuilt from the journal (the old one is in lost+found)",
-		       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+				    rc ? "; cannot rebuild it: " :
+				    "; rebuilt from the journal (the old one is in lost+found)",
+				    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 		if (!rc)
 			f->snap_state = SNAP_OK;
 		return;
@@ -549,15 +549,15 @@ static void check_blob(struct fsck *f, const cohort_package *const *grp,
 	 * it, and nothing is deleted), so that 'cat' and 'materialize' say
 	 * it is missing until the package is installed again. */
 	rc = f->repair ? cohort__fsck_lf_move(f, rel, "a damaged blob",
-				 "its content does not match its name; needed "
-				 "by installed packages", moved, sizeof(moved)) : 0;
+					      "its content does not match its name; needed "
+					      "by installed packages", moved, sizeof(moved)) : 0;
 	cohort__fsck_report(f, st.size != v->size ? "store.blob-size" : "store.blob-damaged",
-	       rel, 0, 0, -1, f->repair && !rc ? moved : NULL,
-	       "content of %s is damaged: the blob %s%s%s%s; install the "
-	       "package again", need, b,
-	       f->repair && !rc ? " (moved to lost+found)" :
-	       rc ? " (cannot move it: " : "",
-	       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "", rc ? ")" : "");
+			    rel, 0, 0, -1, f->repair && !rc ? moved : NULL,
+			    "content of %s is damaged: the blob %s%s%s%s; install the "
+			    "package again", need, b,
+			    f->repair && !rc ? " (moved to lost+found)" :
+			    rc ? " (cannot move it: " : "",
+			    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "", rc ? ")" : "");
 }
 
 /* A file under store/blobs no indexed package's check covered. */
@@ -575,14 +575,14 @@ static void check_blob_file(struct fsck *f, struct file *fl, int have_index)
 			return;
 		if (f->repair)
 			rc = cohort__fsck_lf_move(f, fl->rel, "a file that is no blob",
-				     "in the blob store, named by no hash", moved,
-				     sizeof(moved));
+						  "in the blob store, named by no hash", moved,
+						  sizeof(moved));
 		cohort__fsck_report(f, "store.stray", fl->rel, f->repair && !rc, 0, -1,
-		       f->repair && !rc ? moved : NULL,
-		       "file in the blob store that is no blob (%s)%s%s", agebuf,
-		       f->repair && !rc ? "; moved to lost+found" :
-		       rc ? "; cannot move it: " : "",
-		       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+				    f->repair && !rc ? moved : NULL,
+				    "file in the blob store that is no blob (%s)%s%s", agebuf,
+				    f->repair && !rc ? "; moved to lost+found" :
+				    rc ? "; cannot move it: " : "",
+				    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 		return;
 	}
 	f->sum->blobs++;
@@ -606,15 +606,15 @@ static void check_blob_file(struct fsck *f, struct file *fl, int have_index)
 			 * first): setting it aside loses nothing. */
 			if (f->repair)
 				rc = cohort__fsck_lf_move(f, fl->rel, "a damaged blob",
-					     "its content does not match its name",
-					     moved, sizeof(moved));
+							  "its content does not match its name",
+							  moved, sizeof(moved));
 			cohort__fsck_report(f, "store.blob-damaged", fl->rel, f->repair && !rc, 0,
-			       -1, f->repair && !rc ? moved : NULL,
-			       "blob content hashes to %s, not its name; no "
-			       "installed package needs it%s%s", got,
-			       f->repair && !rc ? "; moved to lost+found" :
-			       rc ? "; cannot move it: " : "",
-			       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+					    -1, f->repair && !rc ? moved : NULL,
+					    "blob content hashes to %s, not its name; no "
+					    "installed package needs it%s%s", got,
+					    f->repair && !rc ? "; moved to lost+found" :
+					    rc ? "; cannot move it: " : "",
+					    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 			return;
 		}
 	}
@@ -625,15 +625,15 @@ static void check_blob_file(struct fsck *f, struct file *fl, int have_index)
 		return;
 	if (f->repair)
 		rc = cohort__fsck_lf_move(f, fl->rel, "an unreferenced blob",
-			     "no installed package and no retained journal record "
-			     "references it", moved, sizeof(moved));
+					  "no installed package and no retained journal record "
+					  "references it", moved, sizeof(moved));
 	cohort__fsck_report(f, "store.blob-unreferenced", fl->rel, f->repair && !rc, 0, -1,
-	       f->repair && !rc ? moved : NULL,
-	       "blob that nothing references (%llu bytes, %s)%s%s",
-	       (unsigned long long)fl->size, agebuf,
-	       f->repair && !rc ? "; moved to lost+found" :
-	       rc ? "; cannot move it: " : "",
-	       rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
+			    f->repair && !rc ? moved : NULL,
+			    "blob that nothing references (%llu bytes, %s)%s%s",
+			    (unsigned long long)fl->size, agebuf,
+			    f->repair && !rc ? "; moved to lost+found" :
+			    rc ? "; cannot move it: " : "",
+			    rc ? cohort__fsck_why_failed(msg, sizeof(msg)) : "");
 }
 
 void cohort__fsck_check_store(struct fsck *f)
@@ -687,8 +687,8 @@ void cohort__fsck_check_store(struct fsck *f)
 				;
 			check_blob(f, byhash + i, k - i);
 			cohort__fsck_progress(f, f->o.read_data ? "hashing blobs" : "store",
-				 f->o.read_data ? f->bytes_done : k,
-				 f->o.read_data ? f->bytes_total : n, 0);
+					      f->o.read_data ? f->bytes_done : k,
+					      f->o.read_data ? f->bytes_total : n, 0);
 		}
 		free(byhash);
 	}
