@@ -9,8 +9,8 @@
  * segment or the new one, never a mix (the temporary file is fsck's to
  * find later).  Only a sealed segment is written again: a writer keeps the
  * head segment open across commits, so fsck first seals that one by
- * starting the next (fsck.c).  The caller holds the journal lock and has
- * saved the damaged bytes to lost+found before.
+ * starting the next (fsck_journal_repair.c).  The caller holds the journal
+ * lock and has saved the damaged bytes to lost+found before.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1725,7 +1725,7 @@ START_TEST(test_busy_index_renamed_over)
 	struct run *r;
 
 	trimmed_with_snapshot();
-	/* The walk's look, then four of store_begin's five. */
+	/* The walk's look, then four of cohort__fsck_store_begin's five. */
 	snprintf(glitch_path, sizeof(glitch_path), "%s", at("store/index"));
 	glitches = 5;
 	cohort__sys.statx = glitching_statx;
