@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# tests/nfs/s_fence.sh - a client cut off from the server while it appends
-# (issue 17: a stale writer's late writes).
+# tests/nfs/s_fence.sh - a client cut off from the server while it holds
+# the journal's lock in the middle of a commit (issue 17: a stale
+# writer's late writes).
 #
-# Node a (client c1) appends in a loop.  Each round, after 1-3 s, c1's
-# link goes down (ip link set eth0 down in its network namespace): its
-# append in flight blocks in the kernel with its writes held.  Nodes b
-# and c (c2, c3) append meanwhile: they wait out a's lease, break it and
-# commit.  Then the link comes back and c1's kernel sends what it held.
-# c1 comes back when b and c are done, or after LAB_FENCE_CUT_S (80 s).
-# After LAB_FENCE_ROUNDS rounds (default 2), from 'cohort log --json':
-# revisions 1..head without a gap; every acknowledged record (an append
-# that exited 0) once, at the revision it printed; nothing twice; a's
-# failed appends failed with exit 1 and one 'cohort:' line; the log is the
-# same through every client; 'fsck' is clean; every node appends after.
+# Two parts.  The worst moment, made sure: each round, node a's 'cohort
+# append' on client c1 is stopped by the fault injector right before a
+# write of its commit (COHORT_FAULT=write:N:stop; N = 2, the data, and 3,
+# the head slot, in turn), so it holds the lease; c1's link goes down (ip
+# link set eth0 down in its network namespace) and a is continued: its
+# write goes into c1's kernel, which holds it.  Nodes b and c (c2, c3)
+# append meanwhile: they wait out a's lease, break it and commit (a
+# takeover: the head segment is sealed, the next one started).  Then the
+# link comes back and c1's kernel sends what it held.  Random moments:
+# then a appends in a loop and c1 is cut off after 1-3 s, twice, wherever
+# a is (often between appends, when a cut-off fences nothing).  c1 comes
+# back when b and c are done, or after LAB_FENCE_CUT_S (80 s).
+# Checked, from 'cohort log --json': revisions 1..head without a gap;
+# every acknowledged record (an append that exited 0) once, at the
+# revision it printed; nothing twice; every failed append of a failed
+# with exit 1 and one 'cohort:' line; each caught round was a takeover;
+# the log is the same through every client; 'fsck' is clean; every node
+# appends after.
 #
 # lab-timeout: 600
-# lab-default: no (issue 17: it does not pass yet on every mount kind, see NOTES "Fencing")
+# lab-default: no (issue 17: with a client cut off mid-commit, acknowledged records are overwritten on every kind; see NOTES "Fencing")
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/nfs/lib.sh
 . "$HERE/lib.sh"
@@ -67,22 +75,60 @@ trap 'link up; tap_fail "interrupted (SIGTERM)"; exit 143' TERM
 : >"$W/res.a"
 : >"$W/res.b"
 : >"$W/res.c"
-bg_start a_loop
-aloop=$BG_PID
 t0=$(now_ms)
-for r in $(seq 1 "$ROUNDS"); do
-	sleep "$((RANDOM % 3 + 1)).$((RANDOM % 10))"
-	link down || tap_bail "round $r: c1's link down"
-	note "round $r: c1 cut off at $(($(now_ms) - t0)) ms"
-	others b "$r" &
+
+# cut_off TAG [PID]: c1's link down (then PID continued: its write goes
+# into c1's kernel); b and c append meanwhile; c1's link up.
+cut_off() {
+	local pb pc
+	link down || tap_bail "$1: c1's link down"
+	note "$1: c1 cut off at $(($(now_ms) - t0)) ms"
+	[ -z "${2:-}" ] || kill -CONT "$2"
+	others b "$1" &
 	pb=$!
-	others c "$r" &
+	others c "$1" &
 	pc=$!
 	wait_for "$CUT_S" none_alive "$pb" "$pc" ||
-		note "round $r: b and c still appending after $CUT_S s"
-	link up || tap_bail "round $r: c1's link up"
+		note "$1: b and c still appending after $CUT_S s"
+	link up || tap_bail "$1: c1's link up"
 	wait "$pb" "$pc"
-	note "round $r: c1 back at $(($(now_ms) - t0)) ms"
+	note "$1: c1 back at $(($(now_ms) - t0)) ms"
+}
+
+# stopped_child PID: the pid of a stopped process under PID, if any.
+stopped_child() {
+	local p
+	for p in $(proc_descendants "$1"); do
+		[ "$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null)" = T ] &&
+			echo "$p" && return 0
+	done
+	return 1
+}
+
+# The worst moment: a stopped before its commit's data (2) or head slot
+# (3) write, holding the lease, continued once c1 is cut off.
+segs() { find "$(node_root c)/journal" -name 'seg-*' | wc -l; }
+caught=0
+seg0=$(segs)
+for r in $(seq 1 "$ROUNDS"); do
+	w=$((2 + (r - 1) % 2))
+	COHORT_FAULT=write:$w:stop one_append a "a.held.$r" &
+	pa=$!
+	wait_for 30 stopped_child "$pa" >/dev/null ||
+		tap_bail "held $r: a's append stops before its write $w"
+	cut_off "held.$r" "$(stopped_child "$pa")"
+	wait "$pa"
+	caught=$((caught + 1))
+done
+tap_is "each of the $ROUNDS rounds that caught a holding the lease was a takeover (a new segment)" \
+	"$(($(segs) - seg0))" "$caught"
+
+# Random moments.
+bg_start a_loop
+aloop=$BG_PID
+for r in $(seq 1 "$ROUNDS"); do
+	sleep "$((RANDOM % 3 + 1)).$((RANDOM % 10))"
+	cut_off "random.$r"
 done
 sleep 2
 touch "$W/stop"
@@ -121,11 +167,17 @@ else
 	tap_fail "fence: every acknowledged record once at its revision, no gap" "${problems[@]}"
 fi
 b_ok=$(awk '$2 == 0' "$W/res.b" "$W/res.c" | wc -l)
-tap_is "b and c committed while c1 was cut off" "$b_ok" "$((2 * OTHERS * ROUNDS))"
+tap_is "b and c committed while c1 was cut off" "$b_ok" "$((2 * OTHERS * 2 * ROUNDS))"
 for n in a b; do
 	node_cohort "$n" log --json 2>&1 | jq -r '"\(.rev) \(.data)"' >"$W/log.$n"
 	tap_check "log through $n's client equals c3's" cmp "$W/log" "$W/log.$n"
 done
+# Each takeover (a lease broken mid-commit) seals the head segment and
+# starts the next: the segments beyond the first say how many rounds
+# caught a holding the lock (random: a's loop also spends time between
+# appends).
+segs=$(find "$(node_root c)/journal" -name 'seg-*' | wc -l)
+note "takeovers: $((segs - 1)) in $ROUNDS cut-offs ($segs segments)"
 node_cohort c fsck >"$W/fsck" 2>&1
 tap_rc "fsck through c3 is clean" $? 0 "$(tail -n 5 "$W/fsck")"
 ok=1
